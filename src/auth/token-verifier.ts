@@ -1,0 +1,101 @@
+import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { AppError } from '../errors/app-error.js';
+
+/**
+ * Verifies bearer tokens the way Keycloak's are meant to be verified: signature against
+ * the realm's keys, asymmetric algorithms only, exact issuer, azp or aud naming our
+ * client, exp/nbf with bounded leeway, and a UUID subject. A verified token is cached
+ * until it expires, keyed by its exact text (a changed byte is a different key), so a
+ * busy client costs one signature check per token, not per request.
+ */
+export interface AuthUser {
+  readonly userId: string;
+  readonly username: string;
+  /** Epoch milliseconds after which the token is no longer accepted (exp + leeway). */
+  readonly expiresAtMs: number;
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<AuthUser>;
+}
+
+export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+export const CLOCK_LEEWAY_SECONDS = 30;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CACHE_LIMIT = 10_000;
+
+export interface VerifierOptions {
+  keys: JWTVerifyGetKey;
+  issuer: string;
+  clientId: string;
+  /** Called once per newly verified token, e.g. to remember the display name. */
+  onVerified?: (user: AuthUser) => Promise<void>;
+  now?: () => number;
+}
+
+export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, AuthUser>();
+
+  function remember(token: string, user: AuthUser): void {
+    if (cache.size >= CACHE_LIMIT) {
+      for (const [key, cached] of cache) {
+        if (cached.expiresAtMs <= now() || cache.size >= CACHE_LIMIT) cache.delete(key);
+        if (cache.size < CACHE_LIMIT * 0.9) break;
+      }
+    }
+    cache.set(token, user);
+  }
+
+  return {
+    async verify(token: string): Promise<AuthUser> {
+      const cached = cache.get(token);
+      if (cached) {
+        if (cached.expiresAtMs > now()) return cached;
+        cache.delete(token);
+        throw new AppError('unauthenticated', 'Token has expired');
+      }
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, options.keys, {
+          issuer: options.issuer,
+          algorithms: ASYMMETRIC_ALGORITHMS,
+          clockTolerance: CLOCK_LEEWAY_SECONDS,
+          requiredClaims: ['exp', 'sub'],
+          currentDate: new Date(now()),
+        }));
+      } catch (err) {
+        throw new AppError('unauthenticated', describeJoseError(err));
+      }
+      const user = toUser(payload, options.clientId);
+      await options.onVerified?.(user);
+      remember(token, user);
+      return user;
+    },
+  };
+}
+
+function toUser(payload: JWTPayload, clientId: string): AuthUser {
+  const aud = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+  if (payload.azp !== clientId && !aud.includes(clientId)) {
+    throw new AppError('unauthenticated', 'Token was not issued for this client');
+  }
+  const sub = payload.sub;
+  if (typeof sub !== 'string' || !UUID_RE.test(sub)) throw new AppError('unauthenticated', 'Token subject is not a UUID');
+  const pick = (claim: unknown) => (typeof claim === 'string' && claim.trim() !== '' ? claim : undefined);
+  return {
+    userId: sub.toLowerCase(),
+    username: pick(payload.preferred_username) ?? pick(payload.email) ?? sub,
+    expiresAtMs: ((payload.exp as number) + CLOCK_LEEWAY_SECONDS) * 1000,
+  };
+}
+
+function describeJoseError(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'Token has expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `Token claim "${err.claim}" is invalid`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'Token algorithm is not allowed';
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'Token was signed by an unknown key';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature is invalid';
+  if (err instanceof joseErrors.JWKSTimeout || (err as { code?: string })?.code === 'ERR_JOSE_GENERIC') return 'Token keys could not be fetched';
+  return 'Token is invalid';
+}

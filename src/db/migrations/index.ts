@@ -1,0 +1,14 @@
+import initialSchema from './001_initial_schema.js';
+import chatContract from './002_chat_contract.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** Append only: a released migration is never edited, a change is a new one. */
+export const migrations: readonly Migration[] = [
+  { version: 1, name: 'initial_schema', sql: initialSchema },
+  { version: 2, name: 'chat_contract', sql: chatContract },
+];

@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+import { createDevAuth } from './auth/dev-auth.js';
+import { createKeycloakVerifier } from './auth/keycloak.js';
+import type { AuthUser } from './auth/token-verifier.js';
+import { buildApp } from './app.js';
+import type { Config } from './config/config.js';
+import type { Database } from './db/database.js';
+import { openDatabase } from './db/open.js';
+import { noGroupEvents } from './events/group-events.js';
+import { rememberUsername } from './members/repository.js';
+import { createMetrics } from './metrics/metrics.js';
+
+export interface RunningService {
+  readonly app: FastifyInstance;
+  readonly db: Database;
+  /** http://host:port the service listens on. */
+  readonly url: string;
+  /** Graceful stop: readiness turns 503, open work drains, then the database closes. */
+  stop(): Promise<void>;
+}
+
+/** Composes the service from its configuration and starts listening. */
+export async function startService(config: Config): Promise<RunningService> {
+  const db = await openDatabase(config);
+  let shuttingDown = false;
+  try {
+    const onVerified = (user: AuthUser) => rememberUsername(db, user.userId, user.username);
+    const devAuth = config.keycloak ? undefined : await createDevAuth(db, { realm: config.keycloakRealm, clientId: config.keycloakClientId, onVerified });
+    const verifier = config.keycloak ? createKeycloakVerifier(config.keycloak, onVerified) : devAuth!.verifier;
+    const metrics = createMetrics();
+    const app = await buildApp({
+      config,
+      db,
+      verifier,
+      devAuth,
+      events: noGroupEvents,
+      metrics,
+      readiness: [{ name: 'database', check: async () => void (await db.query('SELECT 1')) }],
+      isShuttingDown: () => shuttingDown,
+    });
+    const address = await app.listen({ port: config.port, host: config.host });
+    const port = (app.server.address() as { port: number }).port;
+    app.log.info({ address, database: db.kind, auth: devAuth ? 'development' : 'keycloak' }, 'group-service listening');
+    return {
+      app,
+      db,
+      url: `http://127.0.0.1:${port}`,
+      async stop() {
+        shuttingDown = true;
+        await app.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+}

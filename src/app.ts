@@ -19,6 +19,7 @@ import type { RouteDeps } from './http/route-deps.js';
 import { registerValidators } from './http/validation.js';
 import { memberRoutes } from './members/routes.js';
 import { messageRoutes } from './messages/routes.js';
+import type { PostMessageDeps } from './messages/post-message.js';
 import type { Metrics } from './metrics/metrics.js';
 import { registerMetrics } from './metrics/routes.js';
 
@@ -32,6 +33,7 @@ export interface AppDeps {
   verifier: TokenVerifier;
   devAuth: DevAuth | undefined;
   events: GroupEventSink;
+  messages: PostMessageDeps;
   metrics: Metrics;
   readiness: readonly ReadinessCheck[];
   isShuttingDown: () => boolean;
@@ -77,7 +79,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: `${API_PREFIX}/docs` });
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
 
-  const routeDeps: RouteDeps = { db: deps.db, events: deps.events, authenticate: createAuthenticate(deps.verifier) };
+  const routeDeps: RouteDeps = { db: deps.db, events: deps.events, messages: deps.messages, authenticate: createAuthenticate(deps.verifier) };
   await app.register(healthRoutes(deps.readiness, deps.isShuttingDown), { prefix: API_PREFIX });
   if (deps.devAuth) await app.register(devAuthRoutes(deps.devAuth), { prefix: API_PREFIX });
   await app.register(groupRoutes(routeDeps), { prefix: API_PREFIX });

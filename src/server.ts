@@ -6,7 +6,9 @@ import { buildApp } from './app.js';
 import type { Config } from './config/config.js';
 import type { Database } from './db/database.js';
 import { openDatabase } from './db/open.js';
-import { noGroupEvents } from './events/group-events.js';
+import { createInProcessBus } from './bus/in-process-bus.js';
+import { chatRoutes } from './chat/routes.js';
+import { ChatHub } from './chat/hub.js';
 import { rememberUsername } from './members/repository.js';
 import { createMetrics } from './metrics/metrics.js';
 
@@ -28,13 +30,26 @@ export async function startService(config: Config): Promise<RunningService> {
     const devAuth = config.keycloak ? undefined : await createDevAuth(db, { realm: config.keycloakRealm, clientId: config.keycloakClientId, onVerified });
     const verifier = config.keycloak ? createKeycloakVerifier(config.keycloak, onVerified) : devAuth!.verifier;
     const metrics = createMetrics();
-    const app = await buildApp({
+    const bus = createInProcessBus();
+    const log = { warn: (obj: object, msg: string) => app.log.warn(obj, msg), error: (obj: object, msg: string) => app.log.error(obj, msg) };
+    const messages = {
+      db,
+      bus,
+      metrics,
+      limits: { maxMessageLength: config.maxMessageLength, rateLimitMessages: config.rateLimitMessages, rateLimitWindowMs: config.rateLimitWindowMs },
+      log,
+    };
+    const hub = new ChatHub({ db, bus, metrics, verifier, messages, heartbeatMs: config.wsHeartbeatMs, log });
+    await hub.start();
+    const app: FastifyInstance = await buildApp({
       config,
       db,
       verifier,
       devAuth,
-      events: noGroupEvents,
+      events: hub,
+      messages,
       metrics,
+      plugins: [chatRoutes(hub, verifier)],
       readiness: [{ name: 'database', check: async () => void (await db.query('SELECT 1')) }],
       isShuttingDown: () => shuttingDown,
     });
@@ -47,7 +62,10 @@ export async function startService(config: Config): Promise<RunningService> {
       url: `http://127.0.0.1:${port}`,
       async stop() {
         shuttingDown = true;
+        // Leave a margin of the shutdown budget for closing the server and the database.
+        await hub.shutdown(Math.max(500, config.shutdownTimeoutMs - 2_000));
         await app.close();
+        await bus.close();
         await db.close();
       },
     };

@@ -1,5 +1,6 @@
 import initialSchema from './001_initial_schema.js';
 import chatContract from './002_chat_contract.js';
+import rateLimitIndex from './003_rate_limit_index.js';
 
 export interface Migration {
   readonly version: number;
@@ -11,4 +12,5 @@ export interface Migration {
 export const migrations: readonly Migration[] = [
   { version: 1, name: 'initial_schema', sql: initialSchema },
   { version: 2, name: 'chat_contract', sql: chatContract },
+  { version: 3, name: 'rate_limit_index', sql: rateLimitIndex },
 ];

@@ -1,0 +1,18 @@
+import type { Bus, BusEvent } from './bus.js';
+
+/** A single process: delivery is a function call, so nothing can be lost or reordered. */
+export function createInProcessBus(): Bus {
+  const handlers: ((event: BusEvent) => void)[] = [];
+  return {
+    kind: 'in-process',
+    async publish(event) {
+      for (const handler of handlers) handler(event);
+    },
+    async subscribe(handler) {
+      handlers.push(handler);
+    },
+    async close() {
+      handlers.length = 0;
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import type { AuthUser, TokenVerifier } from '../auth/token-verifier.js';
+import type { Bus, BusEvent } from '../bus/bus.js';
+import type { Database } from '../db/database.js';
+import { CloseCode } from '../errors/catalogue.js';
+import type { GroupEvent, GroupEventSink } from '../events/group-events.js';
+import { postMessage, toChatMessage, type PostMessageDeps } from '../messages/post-message.js';
+import { messagesInSeqRange } from '../messages/repository.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { Connection } from './connection.js';
+import { serverFrame } from './frames.js';
+import { Room } from './room.js';
+
+/**
+ * This replica's chat: the rooms of the groups that have connections here, fed by the
+ * bus. Everything a socket receives arrives through `onBusEvent`, whether it started on
+ * this replica or another, so there is one delivery path. The hub is also the sink of
+ * REST membership/group events, which it publishes on the bus.
+ */
+export interface HubDeps {
+  db: Database;
+  bus: Bus;
+  metrics: Metrics;
+  verifier: TokenVerifier;
+  messages: PostMessageDeps;
+  heartbeatMs: number;
+  log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+}
+
+export class ChatHub implements GroupEventSink {
+  private readonly rooms = new Map<string, Room>();
+  private readonly connections = new Set<Connection>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private shuttingDown = false;
+  private readonly postDeps: PostMessageDeps;
+
+  constructor(private readonly deps: HubDeps) {
+    this.postDeps = deps.messages;
+  }
+
+  async start(): Promise<void> {
+    await this.deps.bus.subscribe((event) => this.onBusEvent(event));
+    this.heartbeat = setInterval(() => this.beat(), this.deps.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  get accepting(): boolean {
+    return !this.shuttingDown;
+  }
+
+  post(user: AuthUser, groupId: string, content: unknown, clientId?: string | null) {
+    return postMessage(this.postDeps, user, groupId, { content, clientId });
+  }
+
+  async publish(event: GroupEvent): Promise<void> {
+    await this.deps.bus.publish({ type: 'group', groupId: event.groupId, event });
+  }
+
+  newConnection(ws: ConstructorParameters<typeof Connection>[0], groupId: string): Connection {
+    const connection = new Connection(ws, groupId, {
+      verifier: this.deps.verifier,
+      bus: this.deps.bus,
+      post: (user, gid, content, clientId) => this.post(user, gid, content, clientId),
+      onClosed: (c) => this.detach(c),
+      log: this.deps.log,
+    });
+    this.connections.add(connection);
+    this.deps.metrics.markSocketOpened();
+    return connection;
+  }
+
+  /** Puts the connection in its group's room (creating the room), ready to receive events. */
+  async attach(connection: Connection): Promise<Room> {
+    for (;;) {
+      let room = this.rooms.get(connection.groupId);
+      if (!room) {
+        room = new Room(connection.groupId, this.roomStore, this.deps.metrics, (err, what) => this.deps.log.error({ err }, what));
+        this.rooms.set(connection.groupId, room);
+      }
+      try {
+        await room.ready;
+      } catch (err) {
+        if (this.rooms.get(connection.groupId) === room) this.rooms.delete(connection.groupId);
+        throw err;
+      }
+      if (!connection.isOpen) throw new Error('connection closed while joining');
+      if (this.rooms.get(connection.groupId) !== room) continue;
+      room.connections.add(connection);
+      connection.room = room;
+      connection.beginSync();
+      return room;
+    }
+  }
+
+  /** The connection passed the membership check: it counts as online from now on. */
+  activate(connection: Connection): { announced: boolean } {
+    const room = connection.room!;
+    const wasOnline = room.isOnline(connection.userId, connection);
+    connection.active = true;
+    if (!wasOnline) room.broadcast(serverFrame.presence(connection.userId, connection.username, 'online'), connection.userId);
+    return { announced: !wasOnline };
+  }
+
+  private detach(connection: Connection): void {
+    if (!this.connections.delete(connection)) return;
+    this.deps.metrics.markSocketClosed();
+    const room = connection.room;
+    if (!room) return;
+    room.connections.delete(connection);
+    if (connection.active && !room.isOnline(connection.userId)) {
+      room.forgetUser(connection.userId);
+      room.broadcast(serverFrame.presence(connection.userId, connection.username, 'offline'));
+    }
+    if (room.connections.size === 0 && this.rooms.get(room.groupId) === room) {
+      room.close();
+      this.rooms.delete(room.groupId);
+    }
+  }
+
+  private readonly roomStore = {
+    lastSeq: async (groupId: string) => {
+      const { rows } = await this.deps.db.query<{ last_seq: number }>('SELECT last_seq FROM groups WHERE id = $1', [groupId]);
+      return rows[0]?.last_seq ?? 0;
+    },
+    range: async (groupId: string, fromSeq: number, toSeq: number) => (await messagesInSeqRange(this.deps.db, groupId, fromSeq, toSeq)).map(toChatMessage),
+  };
+
+  onBusEvent(event: BusEvent): void {
+    const room = this.rooms.get(event.groupId);
+    if (!room) return;
+    switch (event.type) {
+      case 'message':
+        room.receive(event.message, event.acceptedAtMs);
+        return;
+      case 'typing':
+        room.broadcast(serverFrame.typing(event.userId, event.username, event.isTyping, event.timestamp), event.userId);
+        return;
+      case 'group':
+        this.onGroupEvent(room, event.event);
+    }
+  }
+
+  private onGroupEvent(room: Room, event: GroupEvent): void {
+    switch (event.type) {
+      case 'member_joined':
+        room.broadcast(serverFrame.member('member_joined', event.userId, event.username));
+        return;
+      case 'member_left': {
+        room.broadcast(serverFrame.member('member_left', event.userId, event.username), event.userId);
+        // Leaving or being removed ends that user's chat sessions in the group.
+        for (const c of [...room.connections]) {
+          if (c.userId === event.userId) c.close(CloseCode.forbidden, event.removed ? 'removed from the group' : 'left the group');
+        }
+        return;
+      }
+      case 'group_updated':
+        room.broadcast(serverFrame.groupUpdated(event.group));
+        return;
+      case 'group_deleted': {
+        const frame = serverFrame.groupDeleted(event.groupId);
+        for (const c of [...room.connections]) {
+          c.sendFrame(frame);
+          c.close(CloseCode.notFound, 'group deleted');
+        }
+      }
+    }
+  }
+
+  private beat(): void {
+    for (const c of this.connections) {
+      if (c.missedPongs >= 2) {
+        c.ws.terminate();
+        continue;
+      }
+      c.missedPongs += 1;
+      try {
+        c.ws.ping();
+      } catch {
+        c.ws.terminate();
+      }
+    }
+  }
+
+  /**
+   * Graceful stop: no new sockets, frames already received are finished (their
+   * messages stored and delivered), then every socket closes 1001.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.shuttingDown = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    const drained = Promise.allSettled([...this.connections].map((c) => c.idle));
+    await Promise.race([drained, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    for (const c of [...this.connections]) c.close(CloseCode.goingAway, 'server shutting down');
+    for (const room of this.rooms.values()) room.close();
+    this.rooms.clear();
+  }
+}

@@ -1,0 +1,159 @@
+import type { ChatMessage } from '../bus/bus.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { Connection } from './connection.js';
+import { serverFrame } from './frames.js';
+
+/**
+ * One group's chat on this replica: its connections, and the order of its messages.
+ *
+ * Ordering invariant: the room hands connections the group's messages strictly in seq
+ * order, each once. Messages can reach the room out of order (concurrent commits publish
+ * in any order; a bus can drop or delay), so the room keeps `lastSeq` (the newest seq
+ * handed on) and buffers what runs ahead of it. seq N is only ever published after it
+ * committed, and N commits after N-1 (the group row lock), so a gap can always be filled
+ * from the database; the room waits GAP_WAIT_MS for the missing message to arrive on its
+ * own first, then reads it.
+ *
+ * Lifecycle: created when the first connection of the group arrives on this replica,
+ * `ready` once lastSeq is read from the database, dropped when its last connection leaves.
+ */
+const GAP_WAIT_MS = 30;
+const GAP_RETRY_MS = 500;
+const TYPING_PER_SECOND = 3;
+
+export interface RoomStore {
+  lastSeq(groupId: string): Promise<number>;
+  range(groupId: string, fromSeq: number, toSeq: number): Promise<ChatMessage[]>;
+}
+
+interface Pending {
+  message: ChatMessage;
+  acceptedAtMs: number | undefined;
+}
+
+export class Room {
+  readonly connections = new Set<Connection>();
+  readonly ready: Promise<void>;
+  lastSeq = 0;
+  private initialized = false;
+  private readonly pending = new Map<number, Pending>();
+  private gapTimer: NodeJS.Timeout | undefined;
+  private filling = false;
+  private closed = false;
+  private readonly typing = new Map<string, { windowStartMs: number; count: number }>();
+
+  constructor(
+    readonly groupId: string,
+    private readonly store: RoomStore,
+    private readonly metrics: Metrics,
+    private readonly onError: (err: unknown, what: string) => void,
+  ) {
+    this.ready = this.init();
+  }
+
+  private async init(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.lastSeq = await this.store.lastSeq(this.groupId);
+        break;
+      } catch (err) {
+        if (attempt >= 2) throw err;
+        await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
+      }
+    }
+    this.initialized = true;
+    this.drain();
+  }
+
+  receive(message: ChatMessage, acceptedAtMs?: number): void {
+    if (this.closed || message.seq <= this.lastSeq) return;
+    this.pending.set(message.seq, { message, acceptedAtMs });
+    if (this.initialized) this.drain();
+  }
+
+  /** Hands on every buffered message that continues the sequence; schedules a fill for a gap. */
+  private drain(): void {
+    let next = this.pending.get(this.lastSeq + 1);
+    while (next) {
+      this.pending.delete(next.message.seq);
+      this.deliver(next);
+      next = this.pending.get(this.lastSeq + 1);
+    }
+    for (const seq of this.pending.keys()) if (seq <= this.lastSeq) this.pending.delete(seq);
+    if (this.pending.size > 0) this.scheduleFill(GAP_WAIT_MS);
+    else if (this.gapTimer) {
+      clearTimeout(this.gapTimer);
+      this.gapTimer = undefined;
+    }
+  }
+
+  private deliver({ message, acceptedAtMs }: Pending): void {
+    this.lastSeq = message.seq;
+    const frame = serverFrame.message(message);
+    for (const connection of this.connections) connection.deliverMessage(message.seq, frame);
+    if (acceptedAtMs !== undefined && this.connections.size > 0) this.metrics.observeDeliveryLatency((Date.now() - acceptedAtMs) / 1000);
+  }
+
+  private scheduleFill(delayMs: number): void {
+    if (this.gapTimer || this.filling || this.closed) return;
+    this.gapTimer = setTimeout(() => {
+      this.gapTimer = undefined;
+      void this.fill();
+    }, delayMs);
+  }
+
+  private async fill(): Promise<void> {
+    if (this.pending.size === 0 || this.closed) return;
+    this.filling = true;
+    const firstBuffered = Math.min(...this.pending.keys());
+    try {
+      const missing = await this.store.range(this.groupId, this.lastSeq + 1, firstBuffered - 1);
+      for (const message of missing) if (message.seq > this.lastSeq) this.pending.set(message.seq, { message, acceptedAtMs: undefined });
+      this.filling = false;
+      this.drain();
+    } catch (err) {
+      this.filling = false;
+      this.onError(err, 'filling a seq gap from the database');
+      this.scheduleFill(GAP_RETRY_MS);
+    }
+  }
+
+  broadcast(frame: string, exceptUserId?: string): void {
+    for (const connection of this.connections) {
+      if (connection.userId !== exceptUserId) connection.sendFrame(frame);
+    }
+  }
+
+  /** Active connections' users, each once, in the order they came online here. */
+  online(): { user_id: string; username: string }[] {
+    const seen = new Map<string, string>();
+    for (const c of this.connections) if (c.active && !seen.has(c.userId)) seen.set(c.userId, c.username);
+    return [...seen].map(([user_id, username]) => ({ user_id, username }));
+  }
+
+  isOnline(userId: string, except?: Connection): boolean {
+    for (const c of this.connections) if (c !== except && c.active && c.userId === userId) return true;
+    return false;
+  }
+
+  /** Floods are dropped: at most TYPING_PER_SECOND typing frames per user per second. */
+  allowTyping(userId: string, nowMs: number): boolean {
+    const entry = this.typing.get(userId);
+    if (!entry || nowMs - entry.windowStartMs >= 1000) {
+      this.typing.set(userId, { windowStartMs: nowMs, count: 1 });
+      return true;
+    }
+    entry.count += 1;
+    return entry.count <= TYPING_PER_SECOND;
+  }
+
+  forgetUser(userId: string): void {
+    this.typing.delete(userId);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.gapTimer) clearTimeout(this.gapTimer);
+    this.pending.clear();
+  }
+}

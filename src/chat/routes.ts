@@ -1,0 +1,85 @@
+import websocket from '@fastify/websocket';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { AppError } from '../errors/app-error.js';
+import { CloseCode, closeCodeFor } from '../errors/catalogue.js';
+import type { RouteDeps } from '../http/route-deps.js';
+import { groupSeqForMember, messagesInSeqRange } from '../messages/repository.js';
+import { toChatMessage } from '../messages/post-message.js';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import { serverFrame } from './frames.js';
+import type { ChatHub } from './hub.js';
+import type { Connection } from './connection.js';
+
+export const WS_PATH = '/api/v1/ws/groups/:id';
+/** Frames above this close the socket with 1009. */
+export const MAX_FRAME_BYTES = 16 * 1024;
+/** With `since_seq`, at most this many missed messages are replayed; beyond it the client pages through REST. */
+export const MAX_REPLAY = 1000;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * `WS /api/v1/ws/groups/{id}?token=<jwt>[&since_seq=<n>]`. A refused socket completes the
+ * upgrade and then closes 4401/4403/4404 so that browsers can read the code.
+ *
+ * Connect sequence (why in this order): the connection joins its room before the
+ * membership check, so a kick committed after the check still reaches it; it takes the
+ * room's lastSeq L as its snapshot, replays (since_seq, L] from the database, then takes
+ * the room's messages after L, which the room hands on in order: no gap, no duplicate.
+ */
+export function chatRoutes(hub: ChatHub, verifier: TokenVerifier) {
+  return async (app: FastifyInstance, deps: RouteDeps): Promise<void> => {
+    await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
+    app.get(WS_PATH, { websocket: true, schema: { hide: true } }, (socket: WebSocket, request: FastifyRequest) => {
+      const { id } = request.params as { id: string };
+      const query = request.query as Record<string, string | undefined>;
+      const connection = hub.newConnection(socket, id.toLowerCase());
+      open(connection, query, deps, hub, verifier).catch((err: unknown) => {
+        if (err instanceof AppError) {
+          connection.close(closeCodeFor(err.code), err.message);
+          return;
+        }
+        if (!connection.isOpen) return;
+        request.log.error({ err }, 'chat connection failed');
+        connection.close(CloseCode.internalError, 'internal error');
+      });
+    });
+  };
+}
+
+async function open(connection: Connection, query: Record<string, string | undefined>, deps: RouteDeps, hub: ChatHub, verifier: TokenVerifier): Promise<void> {
+  if (!hub.accepting) throw new AppError('service_unavailable');
+  if (!query.token) throw new AppError('unauthenticated', 'token query parameter is missing');
+  if (!UUID_RE.test(connection.groupId)) throw new AppError('group_not_found');
+  const user = await verifier.verify(query.token);
+  connection.authenticated(user);
+
+  const room = await hub.attach(connection);
+  const snapshotSeq = room.lastSeq;
+  const access = await groupSeqForMember(deps.db, connection.groupId, user.userId);
+  if (!access) throw new AppError('group_not_found');
+  if (!access.member) throw new AppError('not_member');
+  if (!connection.isOpen) return;
+
+  const sinceSeq = parseSinceSeq(query.since_seq);
+  const missed = sinceSeq === undefined ? 0 : snapshotSeq - sinceSeq;
+  const recovered = sinceSeq !== undefined && missed <= MAX_REPLAY;
+
+  hub.activate(connection);
+  connection.writeDuringSync(
+    serverFrame.connected({ groupId: connection.groupId, userId: user.userId, username: user.username, lastSeq: snapshotSeq, online: room.online(), recovered }),
+  );
+  if (query.since_seq !== undefined && sinceSeq === undefined) {
+    connection.writeDuringSync(serverFrame.error('VALIDATION_ERROR', 'since_seq must be a whole number; nothing was replayed'));
+  }
+  if (recovered && missed > 0) {
+    const rows = await messagesInSeqRange(deps.db, connection.groupId, sinceSeq! + 1, snapshotSeq);
+    for (const row of rows) connection.writeDuringSync(serverFrame.message(toChatMessage(row)), row.seq);
+  }
+  connection.goLive(snapshotSeq);
+}
+
+function parseSinceSeq(raw: string | undefined): number | undefined {
+  if (raw === undefined || !/^\d{1,15}$/.test(raw)) return undefined;
+  return Number(raw);
+}

@@ -6,7 +6,10 @@ import { buildApp } from './app.js';
 import type { Config } from './config/config.js';
 import type { Database } from './db/database.js';
 import { openDatabase } from './db/open.js';
-import { createInProcessBus } from './bus/in-process-bus.js';
+import { randomUUID } from 'node:crypto';
+import { pino } from 'pino';
+import { openBus } from './bus/open.js';
+import { loggerOptions } from './http/logger.js';
 import { chatRoutes } from './chat/routes.js';
 import { ChatHub } from './chat/hub.js';
 import { rememberUsername } from './members/repository.js';
@@ -30,8 +33,8 @@ export async function startService(config: Config): Promise<RunningService> {
     const devAuth = config.keycloak ? undefined : await createDevAuth(db, { realm: config.keycloakRealm, clientId: config.keycloakClientId, onVerified });
     const verifier = config.keycloak ? createKeycloakVerifier(config.keycloak, onVerified) : devAuth!.verifier;
     const metrics = createMetrics();
-    const bus = createInProcessBus();
-    const log = { warn: (obj: object, msg: string) => app.log.warn(obj, msg), error: (obj: object, msg: string) => app.log.error(obj, msg) };
+    const log = pino({ ...(loggerOptions(config) as object), name: 'chat' });
+    const { bus, presence } = openBus(config, db, randomUUID(), log);
     const messages = {
       db,
       bus,
@@ -39,7 +42,7 @@ export async function startService(config: Config): Promise<RunningService> {
       limits: { maxMessageLength: config.maxMessageLength, rateLimitMessages: config.rateLimitMessages, rateLimitWindowMs: config.rateLimitWindowMs },
       log,
     };
-    const hub = new ChatHub({ db, bus, metrics, verifier, messages, heartbeatMs: config.wsHeartbeatMs, log });
+    const hub = new ChatHub({ db, bus, metrics, verifier, messages, presence, heartbeatMs: config.wsHeartbeatMs, log });
     await hub.start();
     const app: FastifyInstance = await buildApp({
       config,
@@ -50,12 +53,15 @@ export async function startService(config: Config): Promise<RunningService> {
       messages,
       metrics,
       plugins: [chatRoutes(hub, verifier)],
-      readiness: [{ name: 'database', check: async () => void (await db.query('SELECT 1')) }],
+      readiness: [
+        { name: 'database', check: async () => void (await db.query('SELECT 1')) },
+        ...(bus.kind === 'in-process' ? [] : [{ name: bus.kind === 'redis' ? 'redis' : 'bus', check: () => bus.check() }]),
+      ],
       isShuttingDown: () => shuttingDown,
     });
     const address = await app.listen({ port: config.port, host: config.host });
     const port = (app.server.address() as { port: number }).port;
-    app.log.info({ address, database: db.kind, auth: devAuth ? 'development' : 'keycloak' }, 'group-service listening');
+    app.log.info({ address, database: db.kind, bus: bus.kind, auth: devAuth ? 'development' : 'keycloak' }, 'group-service listening');
     return {
       app,
       db,

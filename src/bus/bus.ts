@@ -18,13 +18,26 @@ export interface ChatMessage {
 
 export type BusEvent =
   | { type: 'message'; groupId: string; message: ChatMessage; acceptedAtMs: number }
+  /** A message too large for the transport: receivers read it from the database. */
+  | { type: 'message_ref'; groupId: string; seq: number }
   | { type: 'typing'; groupId: string; userId: string; username: string; isTyping: boolean; timestamp: string }
+  | { type: 'presence'; groupId: string; userId: string; username: string; status: 'online' | 'offline' }
   | { type: 'group'; groupId: string; event: GroupEvent };
+
+/**
+ * Delivered to the subscriber (never published) after the transport reconnected:
+ * anything sent meanwhile may be lost, so receivers compare with the database.
+ */
+export interface ResyncSignal {
+  type: 'resync';
+}
 
 export interface Bus {
   readonly kind: 'in-process' | 'postgres' | 'redis';
   publish(event: BusEvent): Promise<void>;
   /** One subscriber per replica: its chat hub. */
-  subscribe(handler: (event: BusEvent) => void): Promise<void>;
+  subscribe(handler: (event: BusEvent | ResyncSignal) => void): Promise<void>;
+  /** Throws when the transport cannot be reached (readiness). */
+  check(): Promise<void>;
   close(): Promise<void>;
 }

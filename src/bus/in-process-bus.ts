@@ -1,8 +1,8 @@
-import type { Bus, BusEvent } from './bus.js';
+import type { Bus, BusEvent, ResyncSignal } from './bus.js';
 
 /** A single process: delivery is a function call, so nothing can be lost or reordered. */
 export function createInProcessBus(): Bus {
-  const handlers: ((event: BusEvent) => void)[] = [];
+  const handlers: ((event: BusEvent | ResyncSignal) => void)[] = [];
   return {
     kind: 'in-process',
     async publish(event) {
@@ -11,6 +11,7 @@ export function createInProcessBus(): Bus {
     async subscribe(handler) {
       handlers.push(handler);
     },
+    async check() {},
     async close() {
       handlers.length = 0;
     },

@@ -1,11 +1,12 @@
 import type { AuthUser, TokenVerifier } from '../auth/token-verifier.js';
-import type { Bus, BusEvent } from '../bus/bus.js';
+import type { Bus, BusEvent, ResyncSignal } from '../bus/bus.js';
 import type { Database } from '../db/database.js';
 import { CloseCode } from '../errors/catalogue.js';
 import type { GroupEvent, GroupEventSink } from '../events/group-events.js';
 import { postMessage, toChatMessage, type PostMessageDeps } from '../messages/post-message.js';
 import { messagesInSeqRange } from '../messages/repository.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { Presence } from '../presence/presence.js';
 import { Connection } from './connection.js';
 import { serverFrame } from './frames.js';
 import { Room } from './room.js';
@@ -22,6 +23,7 @@ export interface HubDeps {
   metrics: Metrics;
   verifier: TokenVerifier;
   messages: PostMessageDeps;
+  presence: Presence;
   heartbeatMs: number;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
@@ -30,6 +32,7 @@ export class ChatHub implements GroupEventSink {
   private readonly rooms = new Map<string, Room>();
   private readonly connections = new Set<Connection>();
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly presenceOps = new Map<string, Promise<void>>();
   private shuttingDown = false;
   private readonly postDeps: PostMessageDeps;
 
@@ -39,6 +42,7 @@ export class ChatHub implements GroupEventSink {
 
   async start(): Promise<void> {
     await this.deps.bus.subscribe((event) => this.onBusEvent(event));
+    await this.deps.presence.start((groupId, user) => this.announce(groupId, user.user_id, user.username, 'offline'));
     this.heartbeat = setInterval(() => this.beat(), this.deps.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -91,13 +95,44 @@ export class ChatHub implements GroupEventSink {
     }
   }
 
-  /** The connection passed the membership check: it counts as online from now on. */
-  activate(connection: Connection): { announced: boolean } {
+  /**
+   * The connection passed the membership check: it counts as online from now on. Answers
+   * the group's online users for the `connected` frame, the connecting user included.
+   */
+  async activate(connection: Connection): Promise<{ user_id: string; username: string }[]> {
     const room = connection.room!;
-    const wasOnline = room.isOnline(connection.userId, connection);
+    const firstHere = !room.isOnline(connection.userId, connection);
     connection.active = true;
-    if (!wasOnline) room.broadcast(serverFrame.presence(connection.userId, connection.username, 'online'), connection.userId);
-    return { announced: !wasOnline };
+    if (firstHere) {
+      const { groupId, userId, username } = connection;
+      const arrived = await this.inOrder(groupId, userId, () => this.deps.presence.arrive(groupId, userId, username));
+      if (arrived) this.announce(groupId, userId, username, 'online');
+    }
+    const everywhere = await this.deps.presence.list(connection.groupId);
+    const online = everywhere ?? room.online();
+    if (!online.some((u) => u.user_id === connection.userId)) online.push({ user_id: connection.userId, username: connection.username });
+    return online;
+  }
+
+  /** A user's arrivals and departures in a group are recorded in the order they happened here. */
+  private inOrder<T>(groupId: string, userId: string, op: () => Promise<T>): Promise<T> {
+    const key = `${groupId}:${userId}`;
+    const result = (this.presenceOps.get(key) ?? Promise.resolve()).then(op, op);
+    const settled = result.then(
+      () => {},
+      () => {},
+    );
+    this.presenceOps.set(key, settled);
+    void settled.then(() => {
+      if (this.presenceOps.get(key) === settled) this.presenceOps.delete(key);
+    });
+    return result;
+  }
+
+  private announce(groupId: string, userId: string, username: string, status: 'online' | 'offline'): void {
+    this.deps.bus.publish({ type: 'presence', groupId, userId, username, status }).catch((err: unknown) => {
+      this.deps.log.warn({ err }, 'presence change not published');
+    });
   }
 
   private detach(connection: Connection): void {
@@ -108,7 +143,11 @@ export class ChatHub implements GroupEventSink {
     room.connections.delete(connection);
     if (connection.active && !room.isOnline(connection.userId)) {
       room.forgetUser(connection.userId);
-      room.broadcast(serverFrame.presence(connection.userId, connection.username, 'offline'));
+      const { groupId, userId, username } = connection;
+      this.inOrder(groupId, userId, () => this.deps.presence.depart(groupId, userId)).then(
+        (gone) => gone && this.announce(groupId, userId, username, 'offline'),
+        (err: unknown) => this.deps.log.warn({ err }, 'presence departure not recorded'),
+      );
     }
     if (room.connections.size === 0 && this.rooms.get(room.groupId) === room) {
       room.close();
@@ -124,12 +163,22 @@ export class ChatHub implements GroupEventSink {
     range: async (groupId: string, fromSeq: number, toSeq: number) => (await messagesInSeqRange(this.deps.db, groupId, fromSeq, toSeq)).map(toChatMessage),
   };
 
-  onBusEvent(event: BusEvent): void {
+  onBusEvent(event: BusEvent | ResyncSignal): void {
+    if (event.type === 'resync') {
+      for (const room of this.rooms.values()) void room.resync();
+      return;
+    }
     const room = this.rooms.get(event.groupId);
     if (!room) return;
     switch (event.type) {
       case 'message':
         room.receive(event.message, event.acceptedAtMs);
+        return;
+      case 'message_ref':
+        room.hint(event.seq);
+        return;
+      case 'presence':
+        room.broadcast(serverFrame.presence(event.userId, event.username, event.status), event.userId);
         return;
       case 'typing':
         room.broadcast(serverFrame.typing(event.userId, event.username, event.isTyping, event.timestamp), event.userId);
@@ -192,5 +241,6 @@ export class ChatHub implements GroupEventSink {
     for (const c of [...this.connections]) c.close(CloseCode.goingAway, 'server shutting down');
     for (const room of this.rooms.values()) room.close();
     this.rooms.clear();
+    await this.deps.presence.stop();
   }
 }

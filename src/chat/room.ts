@@ -39,6 +39,8 @@ export class Room {
   private readonly pending = new Map<number, Pending>();
   private gapTimer: NodeJS.Timeout | undefined;
   private filling = false;
+  /** The newest seq known to be stored without its message having arrived (see hint). */
+  private hintedSeq = 0;
   private closed = false;
   private readonly typing = new Map<string, { windowStartMs: number; count: number }>();
 
@@ -80,7 +82,8 @@ export class Room {
       next = this.pending.get(this.lastSeq + 1);
     }
     for (const seq of this.pending.keys()) if (seq <= this.lastSeq) this.pending.delete(seq);
-    if (this.pending.size > 0) this.scheduleFill(GAP_WAIT_MS);
+    if (this.hintedSeq > this.lastSeq) this.scheduleFill(0);
+    else if (this.pending.size > 0) this.scheduleFill(GAP_WAIT_MS);
     else if (this.gapTimer) {
       clearTimeout(this.gapTimer);
       this.gapTimer = undefined;
@@ -103,11 +106,11 @@ export class Room {
   }
 
   private async fill(): Promise<void> {
-    if (this.pending.size === 0 || this.closed) return;
+    if (this.closed || (this.pending.size === 0 && this.hintedSeq <= this.lastSeq)) return;
     this.filling = true;
-    const firstBuffered = Math.min(...this.pending.keys());
+    const upTo = this.pending.size > 0 ? Math.min(...this.pending.keys()) - 1 : this.hintedSeq;
     try {
-      const missing = await this.store.range(this.groupId, this.lastSeq + 1, firstBuffered - 1);
+      const missing = await this.store.range(this.groupId, this.lastSeq + 1, upTo);
       for (const message of missing) if (message.seq > this.lastSeq) this.pending.set(message.seq, { message, acceptedAtMs: undefined });
       this.filling = false;
       this.drain();
@@ -115,6 +118,23 @@ export class Room {
       this.filling = false;
       this.onError(err, 'filling a seq gap from the database');
       this.scheduleFill(GAP_RETRY_MS);
+    }
+  }
+
+  /** A seq is known to exist (a reference, or a resync): read what is missing up to it. */
+  hint(seq: number): void {
+    if (this.closed || seq <= this.lastSeq) return;
+    this.hintedSeq = Math.max(this.hintedSeq, seq);
+    if (this.initialized) this.scheduleFill(0);
+  }
+
+  /** After the bus may have lost events: compare with the database and fill what is missing. */
+  async resync(): Promise<void> {
+    if (!this.initialized || this.closed) return;
+    try {
+      this.hint(await this.store.lastSeq(this.groupId));
+    } catch (err) {
+      this.onError(err, 'resyncing a room');
     }
   }
 

@@ -65,9 +65,10 @@ async function open(connection: Connection, query: Record<string, string | undef
   const missed = sinceSeq === undefined ? 0 : snapshotSeq - sinceSeq;
   const recovered = sinceSeq !== undefined && missed <= MAX_REPLAY;
 
-  hub.activate(connection);
+  const online = await hub.activate(connection);
+  if (!connection.isOpen) return;
   connection.writeDuringSync(
-    serverFrame.connected({ groupId: connection.groupId, userId: user.userId, username: user.username, lastSeq: snapshotSeq, online: room.online(), recovered }),
+    serverFrame.connected({ groupId: connection.groupId, userId: user.userId, username: user.username, lastSeq: snapshotSeq, online, recovered }),
   );
   if (query.since_seq !== undefined && sinceSeq === undefined) {
     connection.writeDuringSync(serverFrame.error('VALIDATION_ERROR', 'since_seq must be a whole number; nothing was replayed'));

@@ -18,7 +18,9 @@ export const Group = Type.Object({
 });
 export type Group = Static<typeof Group>;
 
-const Name = Type.String({ minLength: 1, maxLength: 100, description: '1–100 characters after trimming' });
+export const NAME_MAX_LENGTH = 100;
+// The upper bound applies after trimming, so the service checks it (padding around 100 characters is fine).
+const Name = Type.String({ minLength: 1, description: `1–${NAME_MAX_LENGTH} characters after trimming` });
 const Description = Type.Union([Type.String({ maxLength: 500 }), Type.Null()]);
 const MaxMembers = Type.Integer({ minimum: MAX_MEMBERS_MIN, maximum: MAX_MEMBERS_MAX });
 

@@ -14,17 +14,18 @@ import {
   updateGroupRow,
   type GroupWithViewer,
 } from './repository.js';
-import type { CreateGroupBody, Group, ListGroupsQuery, UpdateGroupBody } from './schemas.js';
+import { NAME_MAX_LENGTH, type CreateGroupBody, type Group, type ListGroupsQuery, type UpdateGroupBody } from './schemas.js';
 
 export interface GroupsDeps {
   db: Database;
   events: GroupEventSink;
 }
 
+/** Lengths count characters (code points), as the schema and the database do, after trimming. */
 function trimmedName(name: string): string {
   const trimmed = name.trim();
   if (trimmed.length === 0) throw validationError('body.name', 'must not be blank');
-  if (trimmed.length > 100) throw validationError('body.name', 'must be at most 100 characters');
+  if ([...trimmed].length > NAME_MAX_LENGTH) throw validationError('body.name', `must be at most ${NAME_MAX_LENGTH} characters`);
   return trimmed;
 }
 
@@ -42,11 +43,12 @@ function requireAdmin(group: GroupWithViewer | undefined): GroupWithViewer {
 
 export async function createGroup(deps: GroupsDeps, user: AuthUser, body: CreateGroupBody): Promise<Group> {
   const id = randomUUID();
+  const name = trimmedName(body.name);
   const row = await deps.db.transaction(async (tx) => {
     await insertGroup(tx, {
       id,
       event_id: body.event_id,
-      name: trimmedName(body.name),
+      name,
       description: body.description ?? null,
       max_members: body.max_members ?? 10,
       is_private: body.is_private ?? false,

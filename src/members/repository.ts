@@ -71,7 +71,9 @@ export async function usernameOf(db: Queryable, userId: string): Promise<string>
   return rows[0]?.username ?? userId;
 }
 
-export async function rememberUsername(db: Queryable, userId: string, username: string): Promise<void> {
+/** PostgreSQL text cannot hold U+0000, which a token's name claim could carry: it is dropped. */
+export async function rememberUsername(db: Queryable, userId: string, claimedUsername: string): Promise<void> {
+  const username = claimedUsername.replaceAll('\u0000', '') || userId;
   await db.query(
     `INSERT INTO users (id, username) VALUES ($1, $2)
      ON CONFLICT (id) DO UPDATE SET username = EXCLUDED.username, updated_at = now()

@@ -13,7 +13,7 @@ import type { GroupEventSink } from './events/group-events.js';
 import { groupRoutes } from './groups/routes.js';
 import { healthRoutes, type ReadinessCheck } from './health/routes.js';
 import { createAuthenticate } from './http/authenticate.js';
-import { registerErrorHandler } from './http/error-handler.js';
+import { handleFrameworkError, registerErrorHandler } from './http/error-handler.js';
 import { loggerOptions } from './http/logger.js';
 import type { RouteDeps } from './http/route-deps.js';
 import { registerValidators } from './http/validation.js';
@@ -47,7 +47,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger: loggerOptions(deps.config),
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    requestIdHeader: 'x-request-id',
+    requestIdHeader: false, // genReqId reads and checks x-request-id itself
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
@@ -56,6 +56,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
+    frameworkErrors: handleFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onSend', async (request, reply) => {

@@ -13,6 +13,7 @@ import { loggerOptions } from './http/logger.js';
 import { chatRoutes } from './chat/routes.js';
 import { ChatHub } from './chat/hub.js';
 import { rememberUsername } from './members/repository.js';
+import { SendBatcher } from './messages/send-batcher.js';
 import { createMetrics } from './metrics/metrics.js';
 
 export interface RunningService {
@@ -40,6 +41,7 @@ export async function startService(config: Config): Promise<RunningService> {
       bus,
       metrics,
       limits: { maxMessageLength: config.maxMessageLength, rateLimitMessages: config.rateLimitMessages, rateLimitWindowMs: config.rateLimitWindowMs },
+      store: new SendBatcher(db, { limit: config.rateLimitMessages, windowMs: config.rateLimitWindowMs }),
       log,
     };
     const hub = new ChatHub({ db, bus, metrics, verifier, messages, presence, heartbeatMs: config.wsHeartbeatMs, log });

@@ -65,6 +65,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
           currentDate: new Date(now()),
         }));
       } catch (err) {
+        // The key set's own verdict (keys unreachable: 503) is not the token's fault.
+        if (err instanceof AppError) throw err;
         throw new AppError('unauthenticated', describeJoseError(err));
       }
       const user = toUser(payload, options.clientId);
@@ -96,6 +98,5 @@ function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'Token algorithm is not allowed';
   if (err instanceof joseErrors.JWKSNoMatchingKey) return 'Token was signed by an unknown key';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'Token signature is invalid';
-  if (err instanceof joseErrors.JWKSTimeout || (err as { code?: string })?.code === 'ERR_JOSE_GENERIC') return 'Token keys could not be fetched';
   return 'Token is invalid';
 }

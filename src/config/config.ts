@@ -49,9 +49,7 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
-  const raw = text(env, name);
-  if (raw === undefined) return undefined;
+function parseUrl(name: string, raw: string, protocols: readonly string[]): URL {
   let parsed: URL;
   try {
     parsed = new URL(raw);
@@ -61,7 +59,43 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   if (!protocols.includes(parsed.protocol)) {
     throw new ConfigError(name, `must use ${protocols.map((p) => p.replace(':', '://')).join(' or ')}`);
   }
+  return parsed;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  parseUrl(name, raw, protocols);
   return raw;
+}
+
+/** A base URL that paths are appended to: a query or fragment would end up in the middle. */
+function baseUrl(env: Env, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  const parsed = parseUrl(name, raw, ['http:', 'https:']);
+  if (parsed.search || parsed.hash || raw.includes('?') || raw.includes('#')) throw new ConfigError(name, 'must not have a query or fragment');
+  return raw.replace(/\/+$/, '');
+}
+
+/** Browsers send `Origin: scheme://host[:port]`; an entry in any other form would never match. */
+function corsOrigins(env: Env): string[] {
+  const entries = (text(env, 'CORS_ORIGINS') ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '');
+  return entries.map((entry) => {
+    if (entry === '*') return entry;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(entry);
+    } catch {
+      // reported below
+    }
+    const isOrigin = parsed && ['http:', 'https:'].includes(parsed.protocol) && parsed.pathname === '/' && !parsed.search && !parsed.hash && !parsed.username;
+    if (!parsed || !isOrigin) throw new ConfigError('CORS_ORIGINS', `holds "${entry}", which is not an origin like https://app.example.com`);
+    return parsed.origin;
+  });
 }
 
 const LOG_LEVELS: Record<string, LogLevel> = {
@@ -75,7 +109,7 @@ const LOG_LEVELS: Record<string, LogLevel> = {
 export function loadConfig(env: Env): Config {
   const environment = (text(env, 'ENVIRONMENT') ?? 'development').toLowerCase();
   const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
-  const keycloakServerUrl = url(env, 'KEYCLOAK_SERVER_URL', ['http:', 'https:']);
+  const keycloakServerUrl = baseUrl(env, 'KEYCLOAK_SERVER_URL');
   const keycloakRealm = text(env, 'KEYCLOAK_REALM') ?? 'crewup';
   const keycloakClientId = text(env, 'KEYCLOAK_CLIENT_ID') ?? 'crewup-frontend';
   if (!/^[\w.-]+$/.test(keycloakRealm)) throw new ConfigError('KEYCLOAK_REALM', 'may hold only letters, digits, ".", "_" and "-"');
@@ -89,18 +123,7 @@ export function loadConfig(env: Env): Config {
   const logLevel = LOG_LEVELS[rawLevel];
   if (!logLevel) throw new ConfigError('LOG_LEVEL', `must be one of DEBUG, INFO, WARNING, ERROR, got "${rawLevel}"`);
 
-  const corsOrigins = (text(env, 'CORS_ORIGINS') ?? '')
-    .split(',')
-    .map((o) => o.trim())
-    .filter((o) => o !== '');
-  for (const origin of corsOrigins) {
-    if (origin === '*') continue;
-    try {
-      new URL(origin);
-    } catch {
-      throw new ConfigError('CORS_ORIGINS', `holds "${origin}", which is not an origin like https://app.example.com`);
-    }
-  }
+  const cors = corsOrigins(env);
 
   const host = text(env, 'HOST') ?? '0.0.0.0';
 
@@ -110,7 +133,7 @@ export function loadConfig(env: Env): Config {
     databaseUrl,
     dataDir: text(env, 'DATA_DIR') ?? './data',
     keycloak: keycloakServerUrl
-      ? Object.freeze({ serverUrl: keycloakServerUrl.replace(/\/+$/, ''), realm: keycloakRealm, clientId: keycloakClientId })
+      ? Object.freeze({ serverUrl: keycloakServerUrl, realm: keycloakRealm, clientId: keycloakClientId })
       : undefined,
     keycloakRealm,
     keycloakClientId,
@@ -120,7 +143,7 @@ export function loadConfig(env: Env): Config {
     rateLimitMessages: integer(env, 'RATE_LIMIT_MESSAGES', 5, 1, 1_000_000_000),
     rateLimitWindowMs: integer(env, 'RATE_LIMIT_WINDOW', 60, 1, 86_400) * 1000,
     maxMessageLength: integer(env, 'MAX_MESSAGE_LENGTH', 1000, 1, 16_000),
-    corsOrigins: Object.freeze(corsOrigins),
+    corsOrigins: Object.freeze(cors),
     wsHeartbeatMs: integer(env, 'WS_HEARTBEAT_SECONDS', 30, 1, 3600) * 1000,
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_SECONDS', 10, 1, 600) * 1000,
   });

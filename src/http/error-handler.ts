@@ -22,6 +22,23 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('not_found', `Route ${request.method} ${request.url.split('?')[0]} not found`)));
 }
 
+/**
+ * Errors Fastify raises before routing (a path that cannot be percent-decoded, an
+ * over-long path parameter) get the same shape as every other error.
+ */
+export function handleFrameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const appError =
+    err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new AppError('validation_error', 'params: a path parameter is too long', { errors: [{ field: 'params', message: 'is too long' }] })
+      : err.code === 'FST_ERR_BAD_URL'
+        ? new AppError('bad_request', 'Request path is not valid')
+        : toAppError(err);
+  request.log.info({ code: appError.code, detail: appError.message }, 'request refused');
+  // These replies bypass the application's hooks, so the request id is echoed here.
+  reply.header('x-request-id', request.id);
+  void sendError(reply, appError);
+}
+
 export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   if (error.code === 'unauthenticated') reply.header('WWW-Authenticate', 'Bearer');
   if (error.retryAfterSeconds !== undefined) reply.header('Retry-After', String(error.retryAfterSeconds));

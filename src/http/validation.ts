@@ -1,4 +1,4 @@
-import { Ajv, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { FormatsPlugin } from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
 import { createRequire } from 'node:module';
@@ -13,6 +13,8 @@ const addFormats = createRequire(import.meta.url)('ajv-formats') as FormatsPlugi
 function makeAjv(coerce: boolean): Ajv {
   const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: true, allErrors: true, strict: false });
   addFormats(ajv);
+  // ajv-formats' uuid also takes a `urn:uuid:` prefix, which PostgreSQL's uuid type refuses (a 500 for bad input).
+  ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
   return ajv;
 }
 
@@ -23,6 +25,40 @@ export function compileStrict<T>(schema: object): ValidateFunction<T> {
   return strictAjv.compile<T>(schema);
 }
 
+/**
+ * The JSON pointer of the first string holding NUL, which PostgreSQL text cannot store.
+ * Iterative, so a deeply nested body cannot exhaust the stack.
+ */
+export function findNulCharacter(data: unknown): string | undefined {
+  const pending: [unknown, string][] = [[data, '']];
+  for (let item = pending.pop(); item; item = pending.pop()) {
+    const [value, path] = item;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return path;
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, child] of Object.entries(value)) pending.push([child, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`]);
+    }
+  }
+  return undefined;
+}
+
+/** Schema validation, then one rule for every request part: no NUL characters. */
+function withoutNul(validate: ValidateFunction) {
+  const check = (data: unknown): boolean => {
+    if (!validate(data)) {
+      check.errors = validate.errors;
+      return false;
+    }
+    const at = findNulCharacter(data);
+    check.errors = at === undefined ? null : [{ instancePath: at, message: 'must not contain NUL characters', keyword: 'nul', params: {}, schemaPath: '#' }];
+    return at === undefined;
+  };
+  check.errors = null as ErrorObject[] | null | undefined;
+  return check;
+}
+
 export function registerValidators(app: FastifyInstance): void {
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart }) => withoutNul((httpPart === 'body' ? strictAjv : coercingAjv).compile(schema)));
+  // The API speaks JSON only: a text/plain body is refused with 415 like any other type.
+  app.removeContentTypeParser('text/plain');
 }

@@ -1,12 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { AuthUser } from '../auth/token-verifier.js';
 import type { Bus, ChatMessage } from '../bus/bus.js';
 import type { Database } from '../db/database.js';
 import { isUniqueViolation } from '../db/database.js';
 import { AppError, validationError } from '../errors/app-error.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { checkSlidingWindow, lockSender } from '../ratelimit/sliding-window.js';
-import { findByClientId, insertMessage, isMember, nextSeq, type MessageRow } from './repository.js';
+import { findByClientId, isMember, type MessageRow } from './repository.js';
+import type { SendBatcher } from './send-batcher.js';
 
 /**
  * Posting a chat message: the one function behind both the WebSocket `message` frame
@@ -14,7 +13,8 @@ import { findByClientId, insertMessage, isMember, nextSeq, type MessageRow } fro
  *
  * Invariants:
  * - the message is stored, with the group's next seq, in the same transaction that
- *   checks membership and the rate limit; it is published only after that commits, so
+ *   checks membership and the rate limit (store-batch.ts; several sends may share that
+ *   transaction); it is published only after that commits, so
  *   an acknowledgement (the delivered copy, or the 201) always means "stored";
  * - seq is gapless: a refused or failed send rolls its seq bump back;
  * - a repeated client_id of the same sender in the same group stores nothing and
@@ -25,6 +25,8 @@ export interface PostMessageDeps {
   bus: Bus;
   metrics: Metrics;
   limits: { maxMessageLength: number; rateLimitMessages: number; rateLimitWindowMs: number };
+  /** Where sends are stored: group commit, see SendBatcher. */
+  store: SendBatcher;
   log?: { error(obj: object, msg: string): void };
 }
 
@@ -49,6 +51,8 @@ export function toChatMessage(row: MessageRow): ChatMessage {
 
 export function validateContent(content: unknown, maxLength: number): string {
   if (typeof content !== 'string') throw validationError('content', 'must be a string');
+  // PostgreSQL text cannot hold NUL: refused as bad input, not failed as a save.
+  if (content.includes('\u0000')) throw validationError('content', 'must not contain NUL characters');
   const trimmed = content.trim();
   if (trimmed.length === 0) throw validationError('content', 'must not be empty');
   // Length in characters (code points), as a person counts them.
@@ -61,41 +65,39 @@ export function validateContent(content: unknown, maxLength: number): string {
   return trimmed;
 }
 
+/** client_id: optional, 1..64 characters, no NUL (the transports' schemas say the same; this is the last word). */
+export function validateClientId(clientId: unknown): string | null {
+  if (clientId === undefined || clientId === null) return null;
+  if (typeof clientId !== 'string') throw validationError('client_id', 'must be a string');
+  if (clientId.length < 1 || clientId.length > 64) throw validationError('client_id', 'must be 1 to 64 characters');
+  if (clientId.includes('\u0000')) throw validationError('client_id', 'must not contain NUL characters');
+  return clientId;
+}
+
 export async function postMessage(
   deps: PostMessageDeps,
   user: AuthUser,
-  groupId: string,
+  anyCaseGroupId: string,
   input: { content: unknown; clientId?: string | null },
 ): Promise<PostedMessage> {
+  const receivedAtMs = Date.now();
+  // Ids are compared as text in batches and in rooms: one spelling.
+  const groupId = anyCaseGroupId.toLowerCase();
   let content: string;
+  let clientId: string | null;
   try {
     content = validateContent(input.content, deps.limits.maxMessageLength);
+    clientId = validateClientId(input.clientId);
   } catch (err) {
     deps.metrics.markMessageRejected(err instanceof AppError && err.code === 'message_too_long' ? 'too_long' : 'validation');
     throw err;
   }
-  const clientId = input.clientId ?? null;
 
   let outcome: PostedMessage;
   try {
-    outcome = await deps.db.transaction(async (tx) => {
-      await lockSender(tx, user.userId);
-      if (clientId !== null) {
-        const original = await findByClientId(tx, groupId, user.userId, clientId);
-        if (original) return { message: toChatMessage(original), duplicate: true };
-      }
-      const seq = await nextSeq(tx, groupId);
-      if (seq === undefined) throw new AppError('group_not_found');
-      if (!(await isMember(tx, groupId, user.userId))) throw new AppError('not_member');
-      const rate = await checkSlidingWindow(tx, user.userId, deps.limits.rateLimitMessages, deps.limits.rateLimitWindowMs);
-      if (!rate.allowed) {
-        throw new AppError('rate_limited', `At most ${deps.limits.rateLimitMessages} messages per ${deps.limits.rateLimitWindowMs / 1000} s`, {
-          retryAfterSeconds: rate.retryAfterSeconds,
-        });
-      }
-      const row = await insertMessage(tx, { id: randomUUID(), groupId, seq, senderId: user.userId, username: user.username, content, clientId });
-      return { message: toChatMessage(row), duplicate: false };
-    });
+    const stored = await deps.store.submit({ user, groupId, content, clientId });
+    if ('error' in stored) throw stored.error;
+    outcome = { message: toChatMessage(stored.row), duplicate: stored.duplicate };
   } catch (err) {
     if (err instanceof AppError) {
       deps.metrics.markMessageRejected(err.code === 'rate_limited' ? 'rate_limited' : err.code === 'not_member' ? 'not_member' : 'validation');
@@ -103,7 +105,11 @@ export async function postMessage(
     }
     if (clientId !== null && isUniqueViolation(err)) {
       const original = await findByClientId(deps.db, groupId, user.userId, clientId);
-      if (original) return { message: toChatMessage(original), duplicate: true };
+      if (original) {
+        if (await isMember(deps.db, groupId, user.userId)) return { message: toChatMessage(original), duplicate: true };
+        deps.metrics.markMessageRejected('not_member');
+        throw new AppError('not_member');
+      }
     }
     deps.metrics.markMessageRejected('save_failed');
     deps.log?.error({ err }, 'message could not be saved');
@@ -113,7 +119,7 @@ export async function postMessage(
   if (!outcome.duplicate) {
     deps.metrics.markMessageAccepted();
     // Stored is what counts; a lost publish is repaired by receivers from the database (seq gap).
-    await deps.bus.publish({ type: 'message', groupId, message: outcome.message, acceptedAtMs: Date.now() }).catch((err: unknown) => {
+    await deps.bus.publish({ type: 'message', groupId, message: outcome.message, acceptedAtMs: receivedAtMs }).catch((err: unknown) => {
       deps.log?.error({ err }, 'message stored but not published; receivers will fill the gap');
     });
   }

@@ -116,24 +116,6 @@ export async function findByClientId(db: Queryable, groupId: string, senderId: s
   return rows[0];
 }
 
-/** Bumps the group's seq counter, holding its row lock until commit: this is what makes seq gapless and ordered. */
-export async function nextSeq(tx: Queryable, groupId: string): Promise<number | undefined> {
-  const { rows } = await tx.query<{ last_seq: number }>('UPDATE groups SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq', [groupId]);
-  return rows[0]?.last_seq;
-}
-
-export async function insertMessage(
-  tx: Queryable,
-  m: { id: string; groupId: string; seq: number; senderId: string; username: string; content: string; clientId: string | null },
-): Promise<MessageRow> {
-  const { rows } = await tx.query<MessageRow>(
-    `INSERT INTO messages (id, group_id, seq, sender_id, username, content, client_id, sent_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp()) RETURNING ${MESSAGE_COLUMNS}`,
-    [m.id, m.groupId, m.seq, m.senderId, m.username, m.content, m.clientId],
-  );
-  return rows[0]!;
-}
-
 export async function isMember(db: Queryable, groupId: string, userId: string): Promise<boolean> {
   const { rows } = await db.query('SELECT 1 FROM group_members WHERE group_id = $1 AND user_id = $2', [groupId, userId]);
   return rows.length > 0;

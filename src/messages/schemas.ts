@@ -15,8 +15,9 @@ export type Message = Static<typeof Message>;
 export const HistoryQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
   offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 })),
-  before_seq: Type.Optional(Type.Integer({ minimum: 1, description: 'the messages just before this seq' })),
-  after_seq: Type.Optional(Type.Integer({ minimum: 0, description: 'the messages just after this seq' })),
+  // Bounded so that every accepted cursor fits the BIGINT seq column (beyond it: 422, not a database error).
+  before_seq: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'the messages just before this seq' })),
+  after_seq: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'the messages just after this seq' })),
   sender_id: Type.Optional(Uuid),
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'case-insensitive literal substring' })),
   since: Type.Optional(Timestamp),

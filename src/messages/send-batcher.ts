@@ -1,0 +1,70 @@
+import type { Database } from '../db/database.js';
+import { isUnavailableError } from '../db/database.js';
+import { storeBatch, type RateLimit, type SendOutcome, type SendRequest } from './store-batch.js';
+
+/**
+ * Group commit. Sends queue here; whenever fewer than MAX_IN_FLIGHT transactions are
+ * running, everything queued (up to MAX_BATCH) goes into the next one. An idle service
+ * therefore stores a lone send at once (no timer adds latency); under load, sends that
+ * arrive while a transaction runs share the next one, so throughput grows with load
+ * instead of being capped at one transaction per message.
+ *
+ * Acknowledgement: a send's promise settles only after its transaction committed (or
+ * failed). If a batch fails for a reason other than the database being unreachable, its
+ * sends are retried one per transaction so one bad send cannot sink the others.
+ */
+const MAX_BATCH = 256;
+const MAX_IN_FLIGHT = 2;
+
+interface Queued {
+  request: SendRequest;
+  resolve(outcome: SendOutcome): void;
+  reject(err: unknown): void;
+}
+
+export class SendBatcher {
+  private queue: Queued[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly db: Database,
+    private readonly rate: RateLimit,
+  ) {}
+
+  submit(request: SendRequest): Promise<SendOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < MAX_IN_FLIGHT && this.queue.length > 0) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      this.inFlight += 1;
+      void this.run(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async run(batch: Queued[]): Promise<void> {
+    try {
+      const outcomes = await this.db.transaction((tx) =>
+        storeBatch(
+          tx,
+          batch.map((q) => q.request),
+          this.rate,
+        ),
+      );
+      batch.forEach((q, i) => q.resolve(outcomes[i]!));
+    } catch (err) {
+      if (batch.length === 1 || isUnavailableError(err)) {
+        for (const q of batch) q.reject(err);
+        return;
+      }
+      for (const q of batch) await this.run([q]);
+    }
+  }
+}

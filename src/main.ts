@@ -1,5 +1,4 @@
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import { startService } from './server.js';
 
 let config: Config;
 try {
@@ -11,6 +10,8 @@ try {
 }
 
 try {
+  // Loaded after the configuration is known good, so a bad variable fails at once.
+  const { startService } = await import('./server.js');
   const service = await startService(config);
   let stopping = false;
   const stop = (signal: string) => {

@@ -61,4 +61,16 @@ export function registerValidators(app: FastifyInstance): void {
   app.setValidatorCompiler(({ schema, httpPart }) => withoutNul((httpPart === 'body' ? strictAjv : coercingAjv).compile(schema)));
   // The API speaks JSON only: a text/plain body is refused with 415 like any other type.
   app.removeContentTypeParser('text/plain');
+  // Many clients send `Content-Type: application/json` on every request, bodies or not: an
+  // empty body is "no body" (routes that need one answer 422), malformed JSON stays 400.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body.toString();
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
 }

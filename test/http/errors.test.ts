@@ -46,8 +46,12 @@ describe('REST errors', () => {
     expectWellFormed(res);
   });
 
-  it('an empty body with Content-Type: application/json → 400', async () => {
-    expectError(await call('POST', t.api, { token: user.token, rawBody: '' }), 400, 'malformed_json');
+  it('an empty body with Content-Type: application/json is no body: 422 where one is needed, fine where not', async () => {
+    expectError(await call('POST', t.api, { token: user.token, rawBody: '' }), 422, 'validation_error');
+    const owner = await makeUser(t.jwks);
+    const created = await call('POST', t.api, { token: owner.token, body: groupBody() });
+    const joined = await call('POST', `${t.api}/${created.body.id}/join`, { token: user.token, rawBody: '' });
+    expect(joined.status).toBe(200);
   });
 
   it('a body over 64 KiB → 413 payload_too_large', async () => {

@@ -1,24 +1,28 @@
 import pg from 'pg';
 import type { Database } from '../db/database.js';
-import type { Bus, BusEvent, ResyncSignal } from './bus.js';
-import { decode, encode } from './wire.js';
+import type { Bus } from './bus.js';
+import { LocalFirst } from './local-first.js';
+import { encode } from './wire.js';
 
 /**
  * Fan-out between replicas over PostgreSQL LISTEN/NOTIFY: the deployment needs nothing
- * beyond its database. Publishing is one `pg_notify` through the pool; receiving holds
+ * beyond its database. Publishing hands the event to this replica's hub at once (see
+ * LocalFirst), then sends one `pg_notify` through the pool for the others; receiving holds
  * one dedicated connection that LISTENs. When that connection drops, it reconnects with
- * backoff and then signals `resync`, because notifications sent meanwhile are lost.
+ * backoff, LISTENs again and only then signals `resync`, because notifications sent
+ * meanwhile are lost and the receivers must compare with the database.
  */
 const CHANNEL = 'group_chat_events';
 /** NOTIFY payloads must stay under 8000 bytes. */
 const MAX_PAYLOAD_BYTES = 7_500;
+const MAX_BACKOFF_MS = 5_000;
 
 export function createPostgresBus(
   db: Database,
   url: string,
   options: { instanceId: string; log: { warn(obj: object, msg: string): void } },
 ): Bus {
-  let handler: ((event: BusEvent | ResyncSignal) => void) | undefined;
+  const fanout = new LocalFirst(options.instanceId, options.log);
   let client: pg.Client | undefined;
   let closed = false;
   let connected = false;
@@ -27,21 +31,27 @@ export function createPostgresBus(
   async function connect(isReconnect: boolean): Promise<void> {
     const next = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, keepAlive: true });
     next.on('notification', (msg) => {
-      if (msg.channel !== CHANNEL || !msg.payload) return;
-      const envelope = decode(msg.payload);
-      if (envelope) handler?.(envelope.event);
+      if (msg.channel === CHANNEL && msg.payload) fanout.remote(msg.payload);
     });
     next.on('error', () => lost(next));
     next.on('end', () => lost(next));
-    await next.connect();
-    await next.query(`LISTEN ${CHANNEL}`);
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      await next.end().catch(() => {});
+      throw err;
+    }
     if (closed) {
       await next.end().catch(() => {});
       return;
     }
     client = next;
     connected = true;
-    if (isReconnect) handler?.({ type: 'resync' });
+    if (isReconnect) {
+      options.log.warn({}, 'bus: LISTEN connection restored; resyncing');
+      fanout.local({ type: 'resync' });
+    }
   }
 
   function lost(which: pg.Client): void {
@@ -57,7 +67,7 @@ export function createPostgresBus(
     if (closed || retryTimer) return;
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
-      connect(true).catch(() => scheduleReconnect(Math.min(delayMs * 2, 5_000)));
+      connect(true).catch(() => scheduleReconnect(Math.min(delayMs * 2, MAX_BACKOFF_MS)));
     }, delayMs);
     retryTimer.unref();
   }
@@ -65,10 +75,11 @@ export function createPostgresBus(
   return {
     kind: 'postgres',
     async publish(event) {
+      fanout.local(event);
       await db.query('SELECT pg_notify($1, $2)', [CHANNEL, encode(options.instanceId, event, MAX_PAYLOAD_BYTES)]);
     },
     async subscribe(h) {
-      handler = h;
+      fanout.set(h);
       await connect(false);
     },
     async check() {
@@ -79,6 +90,7 @@ export function createPostgresBus(
       if (retryTimer) clearTimeout(retryTimer);
       const c = client;
       client = undefined;
+      connected = false;
       await c?.end().catch(() => {});
     },
   };

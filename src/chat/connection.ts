@@ -31,6 +31,14 @@ export interface ConnectionDeps {
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
+/**
+ * When a chat session on this token ends: at the token's own exp. The verifier's leeway
+ * forgives clock skew for single requests; a session is not extended by it.
+ */
+export function sessionEndsAtMs(user: AuthUser): number {
+  return user.expiresAtMs - CLOCK_LEEWAY_SECONDS * 1000;
+}
+
 export class Connection {
   active = false;
   room: Room | undefined;
@@ -158,8 +166,7 @@ export class Connection {
 
   private armExpiry(): void {
     if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    // The session ends when the token's own exp passes (the leeway only forgives clock skew at sign-in).
-    const expMs = this.user!.expiresAtMs - CLOCK_LEEWAY_SECONDS * 1000;
+    const expMs = sessionEndsAtMs(this.user!);
     this.expiryTimer = setTimeout(() => this.close(CloseCode.unauthenticated, 'token expired'), Math.min(MAX_TIMER_MS, Math.max(0, expMs - Date.now())));
     this.expiryTimer.unref();
   }
@@ -203,16 +210,11 @@ export class Connection {
         this.write(serverFrame.pong());
         return;
       case 'typing':
-        if (this.room?.allowTyping(user.userId, Date.now())) {
-          await this.deps.bus.publish({
-            type: 'typing',
-            groupId: this.groupId,
-            userId: user.userId,
-            username: user.username,
-            isTyping: frame.is_typing,
-            timestamp: new Date().toISOString(),
-          });
-        }
+        this.room?.typing(user.userId, frame.is_typing, Date.now(), (isTyping) => {
+          void this.deps.bus
+            .publish({ type: 'typing', groupId: this.groupId, userId: user.userId, username: user.username, isTyping, timestamp: new Date().toISOString() })
+            .catch(() => {}); // ephemeral: while the bus is down, other replicas just miss it; not the typist's error
+        });
         return;
       case 'auth':
         return this.refresh(frame.token);

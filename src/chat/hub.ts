@@ -56,7 +56,8 @@ export class ChatHub implements GroupEventSink {
   }
 
   async publish(event: GroupEvent): Promise<void> {
-    await this.deps.bus.publish({ type: 'group', groupId: event.groupId, event });
+    // The change is committed: a fan-out failure (bus down) must not turn its REST answer into an error.
+    await this.deps.bus.publish({ type: 'group', groupId: event.groupId, event }).catch((err: unknown) => this.deps.log.warn({ err }, 'group event not published'));
   }
 
   newConnection(ws: ConstructorParameters<typeof Connection>[0], groupId: string): Connection {
@@ -165,10 +166,14 @@ export class ChatHub implements GroupEventSink {
 
   onBusEvent(event: BusEvent | ResyncSignal): void {
     if (event.type === 'resync') {
-      for (const room of this.rooms.values()) void room.resync();
+      for (const room of this.rooms.values()) {
+        void room.resync();
+        void this.recheckAccess(room);
+      }
       return;
     }
-    const room = this.rooms.get(event.groupId);
+    // Rooms are keyed by the canonical (lower-case) id; a REST caller may have written it in upper case.
+    const room = this.rooms.get(event.groupId.toLowerCase());
     if (!room) return;
     switch (event.type) {
       case 'message':
@@ -185,6 +190,23 @@ export class ChatHub implements GroupEventSink {
         return;
       case 'group':
         this.onGroupEvent(room, event.event);
+    }
+  }
+
+  /** After the bus may have lost a kick or a delete: sockets of users no longer members (or of a deleted group) close as those events would have closed them. */
+  private async recheckAccess(room: Room): Promise<void> {
+    const userIds = [...new Set([...room.connections].filter((c) => c.active).map((c) => c.userId))];
+    if (userIds.length === 0) return;
+    try {
+      const { rows } = await this.deps.db.query<{ user_id: string | null }>(
+        'SELECT m.user_id FROM groups g LEFT JOIN group_members m ON m.group_id = g.id AND m.user_id = ANY($2::uuid[]) WHERE g.id = $1',
+        [room.groupId, userIds],
+      );
+      if (rows.length === 0) return this.onGroupEvent(room, { type: 'group_deleted', groupId: room.groupId });
+      const members = new Set(rows.map((r) => r.user_id));
+      for (const c of [...room.connections]) if (c.active && !members.has(c.userId)) c.close(CloseCode.forbidden, 'removed from the group');
+    } catch (err) {
+      this.deps.log.warn({ err }, 'rechecking chat members after a bus resync failed');
     }
   }
 
@@ -205,7 +227,7 @@ export class ChatHub implements GroupEventSink {
         room.broadcast(serverFrame.groupUpdated(event.group));
         return;
       case 'group_deleted': {
-        const frame = serverFrame.groupDeleted(event.groupId);
+        const frame = serverFrame.groupDeleted(room.groupId);
         for (const c of [...room.connections]) {
           c.sendFrame(frame);
           c.close(CloseCode.notFound, 'group deleted');

@@ -26,6 +26,14 @@ export interface RoomStore {
   range(groupId: string, fromSeq: number, toSeq: number): Promise<ChatMessage[]>;
 }
 
+/** One user's typing relay: when frames were relayed in the last second, and the newest one held back. */
+interface TypingGate {
+  relayedAt: number[];
+  lastRelayed: boolean | undefined;
+  held: { isTyping: boolean; relay: (isTyping: boolean) => void } | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
 interface Pending {
   message: ChatMessage;
   acceptedAtMs: number | undefined;
@@ -42,7 +50,7 @@ export class Room {
   /** The newest seq known to be stored without its message having arrived (see hint). */
   private hintedSeq = 0;
   private closed = false;
-  private readonly typing = new Map<string, { windowStartMs: number; count: number }>();
+  private readonly typingGates = new Map<string, TypingGate>();
 
   constructor(
     readonly groupId: string,
@@ -156,24 +164,54 @@ export class Room {
     return false;
   }
 
-  /** Floods are dropped: at most TYPING_PER_SECOND typing frames per user per second. */
-  allowTyping(userId: string, nowMs: number): boolean {
-    const entry = this.typing.get(userId);
-    if (!entry || nowMs - entry.windowStartMs >= 1000) {
-      this.typing.set(userId, { windowStartMs: nowMs, count: 1 });
-      return true;
+  /**
+   * Typing floods are thinned: at most TYPING_PER_SECOND typing frames per user are relayed
+   * in any one-second span (a sliding window over the times of the frames relayed; fixed
+   * windows would let twice as many through around a window's edge). A frame held back is
+   * not simply lost: the user's latest state is relayed as soon as the span allows, if it
+   * differs from the last one relayed, so "stopped typing" always reaches the others.
+   */
+  typing(userId: string, isTyping: boolean, nowMs: number, relay: (isTyping: boolean) => void): void {
+    if (this.closed) return;
+    let gate = this.typingGates.get(userId);
+    if (!gate) {
+      gate = { relayedAt: [], lastRelayed: undefined, held: undefined, timer: undefined };
+      this.typingGates.set(userId, gate);
     }
-    entry.count += 1;
-    return entry.count <= TYPING_PER_SECOND;
+    gate.relayedAt = gate.relayedAt.filter((t) => nowMs - t < 1000);
+    if (gate.relayedAt.length < TYPING_PER_SECOND) {
+      // Newer than anything held back: it replaces it.
+      gate.held = undefined;
+      if (gate.timer) clearTimeout(gate.timer);
+      gate.timer = undefined;
+      gate.relayedAt.push(nowMs);
+      gate.lastRelayed = isTyping;
+      relay(isTyping);
+      return;
+    }
+    gate.held = { isTyping, relay };
+    if (!gate.timer) {
+      const held = gate;
+      gate.timer = setTimeout(() => {
+        held.timer = undefined;
+        const frame = held.held;
+        held.held = undefined;
+        if (frame && frame.isTyping !== held.lastRelayed && this.typingGates.get(userId) === held) this.typing(userId, frame.isTyping, Date.now(), frame.relay);
+      }, gate.relayedAt[0]! + 1000 - nowMs + 1);
+      gate.timer.unref();
+    }
   }
 
   forgetUser(userId: string): void {
-    this.typing.delete(userId);
+    const gate = this.typingGates.get(userId);
+    if (gate?.timer) clearTimeout(gate.timer);
+    this.typingGates.delete(userId);
   }
 
   close(): void {
     this.closed = true;
     if (this.gapTimer) clearTimeout(this.gapTimer);
+    for (const userId of [...this.typingGates.keys()]) this.forgetUser(userId);
     this.pending.clear();
   }
 }

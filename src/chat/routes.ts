@@ -9,7 +9,7 @@ import { toChatMessage } from '../messages/post-message.js';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { serverFrame } from './frames.js';
 import type { ChatHub } from './hub.js';
-import type { Connection } from './connection.js';
+import { sessionEndsAtMs, type Connection } from './connection.js';
 
 export const WS_PATH = '/api/v1/ws/groups/:id';
 /** Frames above this close the socket with 1009. */
@@ -48,10 +48,15 @@ export function chatRoutes(hub: ChatHub, verifier: TokenVerifier) {
 }
 
 async function open(connection: Connection, query: Record<string, string | undefined>, deps: RouteDeps, hub: ChatHub, verifier: TokenVerifier): Promise<void> {
-  if (!hub.accepting) throw new AppError('service_unavailable');
+  if (!hub.accepting) {
+    connection.close(CloseCode.goingAway, 'server shutting down');
+    return;
+  }
   if (!query.token) throw new AppError('unauthenticated', 'token query parameter is missing');
   if (!UUID_RE.test(connection.groupId)) throw new AppError('group_not_found');
   const user = await verifier.verify(query.token);
+  // A token past its exp (though inside the verifier's leeway) would end the session at once: refuse it before `connected`.
+  if (sessionEndsAtMs(user) <= Date.now()) throw new AppError('unauthenticated', 'Token has expired');
   connection.authenticated(user);
 
   const room = await hub.attach(connection);
@@ -77,7 +82,9 @@ async function open(connection: Connection, query: Record<string, string | undef
     const rows = await messagesInSeqRange(deps.db, connection.groupId, sinceSeq! + 1, snapshotSeq);
     for (const row of rows) connection.writeDuringSync(serverFrame.message(toChatMessage(row)), row.seq);
   }
-  connection.goLive(snapshotSeq);
+  // The client already holds everything up to since_seq, even where this replica's room is still behind it;
+  // but never more than the group has stored: a since_seq from the future must not silence the socket.
+  connection.goLive(recovered ? Math.max(snapshotSeq, Math.min(sinceSeq!, access.lastSeq)) : snapshotSeq);
 }
 
 function parseSinceSeq(raw: string | undefined): number | undefined {

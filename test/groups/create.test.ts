@@ -116,9 +116,11 @@ describe('POST /api/v1/groups', () => {
   });
 
   it('answers malformed JSON with 400 malformed_json', async () => {
-    for (const rawBody of ['{"name": "x",', '{name: "x"}', '']) {
+    for (const rawBody of ['{"name": "x",', '{name: "x"}', '[1,']) {
       expectError(await call('POST', t.api, { token: alice.token, rawBody }), 400, 'malformed_json');
     }
+    // An empty JSON body is no body: this route needs one.
+    expectError(await call('POST', t.api, { token: alice.token, rawBody: '' }), 422, 'validation_error');
   });
 
   it('answers a body over 64 KiB with 413', async () => {

@@ -72,11 +72,13 @@ export function createPostgresBus(
     retryTimer.unref();
   }
 
+  const notifier = new CoalescingNotifier(db);
+
   return {
     kind: 'postgres',
     async publish(event) {
       fanout.local(event);
-      await db.query('SELECT pg_notify($1, $2)', [CHANNEL, encode(options.instanceId, event, MAX_PAYLOAD_BYTES)]);
+      await notifier.send(encode(options.instanceId, event, MAX_PAYLOAD_BYTES));
     },
     async subscribe(h) {
       fanout.set(h);
@@ -94,4 +96,41 @@ export function createPostgresBus(
       await c?.end().catch(() => {});
     },
   };
+}
+
+/**
+ * Every NOTIFY takes a database-wide lock at commit, so one statement per event makes
+ * concurrent publishers queue on it. Payloads published while a statement runs go out
+ * together in the next one, in publish order (one statement in flight at a time; the
+ * notifications of one transaction are delivered in the order they were sent).
+ */
+class CoalescingNotifier {
+  private queue: { payload: string; resolve(): void; reject(err: unknown): void }[] = [];
+  private flushing = false;
+
+  constructor(private readonly db: Database) {}
+
+  send(payload: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ payload, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, 500);
+      try {
+        await this.db.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i', [
+          CHANNEL,
+          batch.map((b) => b.payload),
+        ]);
+        for (const b of batch) b.resolve();
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.flushing = false;
+  }
 }

@@ -7,13 +7,22 @@ import type { BusEvent } from './bus.js';
  */
 export interface Envelope {
   origin: string;
+  /**
+   * The publisher's running count. PostgreSQL delivers identical payloads sent in one
+   * transaction only once, so without it "online, offline, online" batched together
+   * would arrive as "online, offline".
+   */
+  n: number;
   event: BusEvent;
 }
 
+let published = 0;
+
 export function encode(origin: string, event: BusEvent, maxBytes: number): string {
-  const text = JSON.stringify({ origin, event } satisfies Envelope);
+  const n = ++published;
+  const text = JSON.stringify({ origin, n, event } satisfies Envelope);
   if (Buffer.byteLength(text) <= maxBytes || event.type !== 'message') return text;
-  return JSON.stringify({ origin, event: { type: 'message_ref', groupId: event.groupId, seq: event.message.seq } } satisfies Envelope);
+  return JSON.stringify({ origin, n, event: { type: 'message_ref', groupId: event.groupId, seq: event.message.seq } } satisfies Envelope);
 }
 
 export function decode(text: string): Envelope | undefined {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectError } from '../support/api-helpers.js';
 import { startTestService, usingServerDatabase, type TestService } from '../support/service.js';
 import { ChatClient } from '../support/ws-client.js';
-import { allMessages, groupWith, postMessage, STARTUP_TIMEOUT_MS, users } from '../messages/helpers.js';
+import { allMessages, groupWith, postMessage, sent, STARTUP_TIMEOUT_MS, users } from '../messages/helpers.js';
 
 /**
  * Concurrent sends of one user: the check and the insert must be one atomic step, or
@@ -22,6 +23,34 @@ describe(`rate limit under concurrency (${usingServerDatabase ? 'PostgreSQL serv
     for (const s of statuses) out[s] = (out[s] ?? 0) + 1;
     return out;
   }
+
+  // In the 60 s window: with a 2 s one, a slow machine lets the first send age out mid-test.
+  it('counts one allowance across groups, sockets and REST together', async () => {
+    const [alice] = await users(t, 1);
+    const g1 = await groupWith(t, alice!);
+    const g2 = await groupWith(t, alice!);
+    const s1 = await ChatClient.join(t.wsBase, g1, alice!.token);
+    const s2 = await ChatClient.join(t.wsBase, g2, alice!.token);
+    try {
+      await sent(t, alice!, g1, 'rest g1');
+      s1.send({ type: 'message', content: 'ws g1' });
+      await s1.next('message', { skipOthers: true });
+      await sent(t, alice!, g2, 'rest g2');
+      s2.send({ type: 'message', content: 'ws g2' });
+      await s2.next('message', { skipOthers: true });
+      s2.send({ type: 'message', content: 'ws g2 again' });
+      await s2.next('message', { skipOthers: true });
+      // five accepted in two groups over two sockets and REST: every path is now refused
+      expectError(await postMessage(t, alice!, g1, 'rest refused'), 429, 'rate_limited');
+      expectError(await postMessage(t, alice!, g2, 'rest refused'), 429, 'rate_limited');
+      s1.send({ type: 'message', content: 'ws refused' });
+      expect(await s1.next('error', { skipOthers: true })).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED' });
+      expect((await allMessages(t, alice!, g1)).length + (await allMessages(t, alice!, g2)).length).toBe(N);
+    } finally {
+      await s1.close();
+      await s2.close();
+    }
+  });
 
   it('20 concurrent REST sends: exactly 5 accepted, 15 refused with 429, 5 stored', async () => {
     const [alice] = await users(t, 1);

@@ -13,5 +13,3 @@ export type GroupEvent =
 export interface GroupEventSink {
   publish(event: GroupEvent): Promise<void>;
 }
-
-export const noGroupEvents: GroupEventSink = { publish: async () => {} };

@@ -96,4 +96,4 @@ export async function deleteGroup(deps: GroupsDeps, user: AuthUser, groupId: str
   await deps.events.publish({ type: 'group_deleted', groupId });
 }
 
-export { requireAdmin, requireVisible };
+export { requireAdmin };

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -12,9 +11,10 @@ import type { Database } from './db/database.js';
 import type { GroupEventSink } from './events/group-events.js';
 import { groupRoutes } from './groups/routes.js';
 import { healthRoutes, type ReadinessCheck } from './health/routes.js';
-import { createAuthenticate } from './http/authenticate.js';
+import { createAuthenticate, registerRequestUser } from './http/authenticate.js';
 import { handleFrameworkError, registerErrorHandler } from './http/error-handler.js';
-import { loggerOptions } from './http/logger.js';
+import { loggerOptions, requestLoggerFactory } from './http/logger.js';
+import { requestIdGenerator } from './http/request-id.js';
 import type { RouteDeps } from './http/route-deps.js';
 import { registerValidators } from './http/validation.js';
 import { memberRoutes } from './members/routes.js';
@@ -43,14 +43,16 @@ export interface AppDeps {
 
 /** Wires the HTTP application: cross-cutting plugins first, then one plugin per feature. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const newRequestId = requestIdGenerator();
   const app = Fastify({
     logger: loggerOptions(deps.config),
+    childLoggerFactory: requestLoggerFactory,
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     requestIdHeader: false, // genReqId reads and checks x-request-id itself
     genReqId: (req) => {
       const incoming = req.headers['x-request-id'];
-      return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : randomUUID();
+      return typeof incoming === 'string' && REQUEST_ID_RE.test(incoming) ? incoming : newRequestId();
     },
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
@@ -59,9 +61,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: handleFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.addHook('onSend', async (request, reply) => {
+  // Set when the request arrives, so every answer of the application (errors and 404s
+  // included) carries it; a callback hook costs no promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
+  registerRequestUser(app);
   registerValidators(app);
   registerErrorHandler(app);
   registerMetrics(app, deps.metrics);

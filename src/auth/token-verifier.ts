@@ -5,7 +5,7 @@ import { AppError } from '../errors/app-error.js';
  * Verifies bearer tokens the way Keycloak's are meant to be verified: signature against
  * the realm's keys, asymmetric algorithms only, exact issuer, azp or aud naming our
  * client, exp/nbf with bounded leeway, and a UUID subject. A verified token is cached
- * until it expires, keyed by its exact text (a changed byte is a different key), so a
+ * until it expires and found again only by its exact text (a changed byte is a miss), so a
  * busy client costs one signature check per token, not per request.
  */
 export interface AuthUser {
@@ -17,12 +17,30 @@ export interface AuthUser {
 
 export interface TokenVerifier {
   verify(token: string): Promise<AuthUser>;
+  /**
+   * The user of a token already verified and not expired, without waiting (the hot path of
+   * every authenticated request); undefined otherwise — then verify() decides.
+   */
+  cached(token: string): AuthUser | undefined;
 }
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 export const CLOCK_LEEWAY_SECONDS = 30;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CACHE_LIMIT = 10_000;
+/**
+ * Cache entries are keyed by the token's last characters (part of its signature) and hold
+ * the whole token, compared in full on every hit: hashing a short key instead of the whole
+ * token (hundreds of characters, a new string per request) keeps a hit cheap. A token with
+ * the same tail as a cached one but any other byte is a miss, and goes to full verification.
+ */
+const KEY_CHARS = 32;
+const cacheKey = (token: string) => (token.length > KEY_CHARS ? token.slice(-KEY_CHARS) : token);
+
+interface CacheEntry {
+  readonly token: string;
+  readonly user: AuthUser;
+}
 
 export interface VerifierOptions {
   keys: JWTVerifyGetKey;
@@ -35,24 +53,33 @@ export interface VerifierOptions {
 
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const now = options.now ?? Date.now;
-  const cache = new Map<string, AuthUser>();
+  const cache = new Map<string, CacheEntry>();
 
   function remember(token: string, user: AuthUser): void {
     if (cache.size >= CACHE_LIMIT) {
-      for (const [key, cached] of cache) {
-        if (cached.expiresAtMs <= now() || cache.size >= CACHE_LIMIT) cache.delete(key);
+      for (const [key, entry] of cache) {
+        if (entry.user.expiresAtMs <= now() || cache.size >= CACHE_LIMIT) cache.delete(key);
         if (cache.size < CACHE_LIMIT * 0.9) break;
       }
     }
-    cache.set(token, user);
+    cache.set(cacheKey(token), { token, user });
+  }
+
+  function lookup(token: string): CacheEntry | undefined {
+    const entry = cache.get(cacheKey(token));
+    return entry !== undefined && entry.token === token ? entry : undefined;
   }
 
   return {
+    cached(token: string): AuthUser | undefined {
+      const entry = lookup(token);
+      return entry !== undefined && entry.user.expiresAtMs > now() ? entry.user : undefined;
+    },
     async verify(token: string): Promise<AuthUser> {
-      const cached = cache.get(token);
-      if (cached) {
-        if (cached.expiresAtMs > now()) return cached;
-        cache.delete(token);
+      const entry = lookup(token);
+      if (entry) {
+        if (entry.user.expiresAtMs > now()) return entry.user;
+        cache.delete(cacheKey(token));
         throw new AppError('unauthenticated', 'Token has expired');
       }
       let payload: JWTPayload;

@@ -1,5 +1,4 @@
 import type { Queryable } from '../db/database.js';
-import { isoTimestamp } from '../http/time.js';
 import type { Group } from './schemas.js';
 
 export interface GroupRow {
@@ -9,14 +8,28 @@ export interface GroupRow {
   description: string | null;
   max_members: number;
   is_private: boolean;
-  created_at: Date;
-  updated_at: Date;
+  /** Already in the contract's form (see isoUtc). */
+  created_at: string;
+  updated_at: string;
   member_count: number;
 }
 
-/** The group's columns plus its member count, computed in the same statement (no query per group). */
-const GROUP_COLUMNS = `g.id, g.event_id, g.name, g.description, g.max_members, g.is_private, g.created_at, g.updated_at,
-  (SELECT count(*) FROM group_members c WHERE c.group_id = g.id)::int AS member_count`;
+/**
+ * A timestamptz column as the contract writes timestamps: ISO 8601 UTC with milliseconds and
+ * a trailing Z — exactly what Date.prototype.toISOString gives for the value the driver would
+ * parse (both truncate to the millisecond), formatted by the database so that no request
+ * parses and re-formats dates.
+ */
+export function isoUtc(column: string): string {
+  return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/**
+ * The group's columns. member_count is a column kept exact by triggers on group_members
+ * (migration 005), so no read counts rows.
+ */
+const GROUP_COLUMNS = `g.id, g.event_id, g.name, g.description, g.max_members, g.is_private,
+  ${isoUtc('g.created_at')} AS created_at, ${isoUtc('g.updated_at')} AS updated_at, g.member_count`;
 
 export function toGroup(row: GroupRow): Group {
   return {
@@ -28,8 +41,8 @@ export function toGroup(row: GroupRow): Group {
     member_count: row.member_count,
     is_full: row.member_count >= row.max_members,
     is_private: row.is_private,
-    created_at: isoTimestamp(row.created_at),
-    updated_at: isoTimestamp(row.updated_at),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
   };
 }
 
@@ -38,7 +51,7 @@ export interface GroupWithViewer extends GroupRow {
   viewer_is_admin: boolean | null;
 }
 
-/** One statement: the group, its member count, and what the viewer is in it. */
+/** One statement: the group, its member count, and what the viewer is in it (null: not a member). */
 export async function findGroupForViewer(db: Queryable, groupId: string, userId: string): Promise<GroupWithViewer | undefined> {
   const { rows } = await db.query<GroupWithViewer>(
     `SELECT ${GROUP_COLUMNS},
@@ -49,10 +62,42 @@ export async function findGroupForViewer(db: Queryable, groupId: string, userId:
   return rows[0];
 }
 
+/** A private group's row is shown to its members only (CASE evaluates its branches lazily). */
+const visibleTo = (userId: string) =>
+  `CASE WHEN g.is_private THEN EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = ${userId}) ELSE true END`;
+
+/**
+ * GET /{id}: one prepared statement reading one row, which a private group's non-members do
+ * not get, so "absent" and "private and not yours" are the same empty answer.
+ */
+const FIND_VISIBLE_GROUP = `SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.id = $1 AND ${visibleTo('$2')}`;
+
+export function findGroupVisibleTo(db: Queryable, groupId: string, userId: string): Promise<GroupRow | undefined> {
+  return db.query<GroupRow>(FIND_VISIBLE_GROUP, [groupId, userId], { prepared: true }).then((result) => result.rows[0]);
+}
+
+/**
+ * The same read for many (group, viewer) pairs in one prepared statement: one primary-key
+ * probe per pair (LIMIT 1 keeps the lateral subquery a nested loop over the index).
+ * Answers one entry per pair, in order; undefined where the pair gets no group.
+ */
+const FIND_VISIBLE_GROUPS = `SELECT r.i::int AS i, v.*
+ FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS r(group_id, user_id, i)
+ CROSS JOIN LATERAL (SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.id = r.group_id AND ${visibleTo('r.user_id')} LIMIT 1) v`;
+
+export async function findGroupsVisibleTo(db: Queryable, groupIds: readonly string[], userIds: readonly string[]): Promise<(GroupRow | undefined)[]> {
+  const { rows } = await db.query<GroupRow & { i: number }>(FIND_VISIBLE_GROUPS, [groupIds, userIds], { prepared: true });
+  const found = new Array<GroupRow | undefined>(groupIds.length).fill(undefined);
+  for (const row of rows) found[row.i - 1] = row;
+  return found;
+}
+
 /**
  * Locks the group row for the rest of the transaction. Every change of membership or
  * capacity takes this lock first, so capacity checks and admin hand-overs of one group
- * never interleave, on any number of replicas.
+ * never interleave, on any number of replicas. The read that follows takes a new snapshot
+ * (READ COMMITTED) after the lock is granted, and every membership change updates this row
+ * (the member_count triggers) and so waits for the lock: member_count is exact here.
  */
 export async function lockGroupForViewer(tx: Queryable, groupId: string, userId: string): Promise<GroupWithViewer | undefined> {
   const locked = await tx.query('SELECT id FROM groups WHERE id = $1 FOR UPDATE', [groupId]);

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { RouteDeps } from '../http/route-deps.js';
 import { errorResponses, GroupIdParams } from '../http/schemas.js';
+import { GroupReads } from './read-batcher.js';
 import { CreateGroupBody, Group, GroupList, ListGroupsQuery, UpdateGroupBody } from './schemas.js';
 import { createGroup, deleteGroup, getGroup, listGroups, updateGroup } from './service.js';
 
@@ -11,6 +12,7 @@ const security = [{ bearerAuth: [] }];
 export function groupRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     const onRequest = deps.authenticate;
+    const reads = new GroupReads(deps.db);
 
     app.post('/', {
       onRequest,
@@ -27,7 +29,7 @@ export function groupRoutes(deps: RouteDeps): FastifyPluginAsyncTypebox {
     app.get('/:id', {
       onRequest,
       schema: { tags, security, summary: 'Get a group', params: GroupIdParams, response: { 200: Group, ...errorResponses(401, 404, 422) } },
-      handler: async (request) => getGroup(deps, request.user, request.params.id),
+      handler: (request) => getGroup(reads, request.user, request.params.id),
     });
 
     app.put('/:id', {

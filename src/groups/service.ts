@@ -4,6 +4,7 @@ import type { Database } from '../db/database.js';
 import { AppError, validationError } from '../errors/app-error.js';
 import type { GroupEventSink } from '../events/group-events.js';
 import { insertMember } from '../members/repository.js';
+import type { GroupReads } from './read-batcher.js';
 import {
   deleteGroupRow,
   findGroupForViewer,
@@ -59,8 +60,12 @@ export async function createGroup(deps: GroupsDeps, user: AuthUser, body: Create
   return toGroup(row!);
 }
 
-export async function getGroup(deps: GroupsDeps, user: AuthUser, groupId: string): Promise<Group> {
-  return toGroup(requireVisible(await findGroupForViewer(deps.db, groupId, user.userId)));
+/** A private group is invisible to non-members: the same 404 as for a missing group. */
+export function getGroup(reads: GroupReads, user: AuthUser, groupId: string): Promise<Group> {
+  return reads.find(groupId, user.userId).then((row) => {
+    if (!row) throw new AppError('group_not_found');
+    return toGroup(row);
+  });
 }
 
 export async function listGroups(deps: GroupsDeps, user: AuthUser, query: ListGroupsQuery): Promise<{ groups: Group[]; total: number }> {

@@ -42,12 +42,38 @@ export function findNulCharacter(data: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether any string in `data` holds NUL, the same strings findNulCharacter looks at; also
+ * iterative, and without allocating for a flat request part (path parameters, most bodies).
+ */
+function hasNulCharacter(data: unknown): boolean {
+  let nested: object[] | undefined;
+  for (let value: unknown = data; ; value = nested?.pop()) {
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return true;
+    } else if (value !== null && typeof value === 'object') {
+      for (const child of Object.values(value)) {
+        if (typeof child === 'string') {
+          if (child.includes('\u0000')) return true;
+        } else if (child !== null && typeof child === 'object') {
+          (nested ??= []).push(child);
+        }
+      }
+    }
+    if (!nested?.length) return false;
+  }
+}
+
 /** Schema validation, then one rule for every request part: no NUL characters. */
 function withoutNul(validate: ValidateFunction) {
   const check = (data: unknown): boolean => {
     if (!validate(data)) {
       check.errors = validate.errors;
       return false;
+    }
+    if (!hasNulCharacter(data)) {
+      check.errors = null;
+      return true;
     }
     const at = findNulCharacter(data);
     check.errors = at === undefined ? null : [{ instancePath: at, message: 'must not contain NUL characters', keyword: 'nul', params: {}, schemaPath: '#' }];

@@ -53,6 +53,20 @@ describe('bearer token verification (Keycloak mode)', () => {
     expect((await call('GET', t.api, { headers: { authorization: `bearer ${token}` } })).status).toBe(200);
   });
 
+  it('reads the header the same way once the token is cached (fast path) as before', async () => {
+    const token = await t.jwks.sign();
+    const get = (authorization: string) => call('GET', `${t.api}?limit=1`, { headers: { authorization } });
+    for (let round = 0; round < 2; round += 1) {
+      // round 0 verifies the token (and caches it); round 1 is served from the cache.
+      expect((await get(`Bearer ${token}`)).status).toBe(200);
+      expect((await get(`bearer ${token}`)).status).toBe(200);
+      expect((await get(`BEARER   ${token}   `)).status).toBe(200);
+      for (const bad of [`Bearer ${token}x`, `Bearer ${token} x`, `Bearer x${token}`, `Bearer ${token.slice(0, -1)}`, `Bearer${token}`, `Basic ${token}`]) {
+        expectUnauthenticated(await get(bad));
+      }
+    }
+  });
+
   it('rejects a token expired beyond the 30 s leeway', async () => {
     expectUnauthenticated(await list(await t.jwks.sign({ expiresInSeconds: -45 })));
   });
@@ -237,6 +251,24 @@ describe('createTokenVerifier', () => {
     expect(err.message).toMatch(/expired/i);
     // Not resurrected by a second attempt either.
     expect((await rejection(s.verifier.verify(token))).code).toBe('unauthenticated');
+  });
+
+  it('cached() answers only for the exact text of a verified, unexpired token', async () => {
+    const s = await setup();
+    const exp = Math.floor(s.at() / 1000) + 60;
+    const token = await s.sign(exp);
+    expect(s.verifier.cached(token)).toBeUndefined();
+    const user = await s.verifier.verify(token);
+    expect(s.verifier.cached(token)).toBe(user);
+    // The same signature (so the same tail) under another payload, and a prefix or extension.
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const forged = `${header}.${payload.slice(0, -2)}${payload.endsWith('A') ? 'B' : 'A'}${payload.slice(-1)}.${signature}`;
+    for (const other of [forged, token.slice(1), `x${token}`, `${token}x`, token.slice(-32)]) expect(s.verifier.cached(other)).toBeUndefined();
+    for (const other of [forged, `x${token}`]) expect((await rejection(s.verifier.verify(other))).code).toBe('unauthenticated');
+    // The forged one did not evict the real one.
+    expect(s.verifier.cached(token)).toBe(user);
+    s.advance((exp + 31) * 1000 - s.at());
+    expect(s.verifier.cached(token)).toBeUndefined();
   });
 
   it('rejects a token whose exp passed before it was first seen, and never calls onVerified for it', async () => {

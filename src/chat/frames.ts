@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import * as wsModule from 'ws';
 import type { ChatMessage } from '../bus/bus.js';
 import type { Group } from '../groups/schemas.js';
 import { compileStrict } from '../http/validation.js';
@@ -54,7 +55,31 @@ export function isProblem(frame: ClientFrame | FrameProblem): frame is FrameProb
   return 'code' in frame;
 }
 
-/** Server → client frames. Built once per event and sent as the same string to every socket. */
+/**
+ * A server frame as it goes on the wire: the complete WebSocket text frame (unmasked
+ * header + UTF-8 payload), encoded once per event and written as the same bytes to every
+ * socket it is for (see Connection.write). JSON.stringify output is well-formed UTF-16
+ * (lone surrogates are escaped), so the payload is valid UTF-8 as a text frame requires.
+ */
+export type WireFrame = Buffer;
+
+/** ws's own framing (ws exports its Sender; its type definitions do not declare it). */
+const { Sender } = wsModule as unknown as {
+  Sender: { frame(data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }): Buffer[] };
+};
+
+export function wireFrame(json: string): WireFrame {
+  // Unmasked, as a server's frames are: [header, payload], joined once.
+  return Buffer.concat(Sender.frame(Buffer.from(json), { fin: true, opcode: 0x1, mask: false, readOnly: true, rsv1: false }));
+}
+
+/** The payload of a wire frame (its JSON text as bytes), for a socket that has to be written through `ws.send`. */
+export function wirePayload(wire: WireFrame): Buffer {
+  const len7 = wire[1]! & 0x7f;
+  return wire.subarray(len7 < 126 ? 2 : len7 === 126 ? 4 : 10);
+}
+
+/** Server → client frames as JSON text (wrap with wireFrame to send). */
 export const serverFrame = {
   message(m: ChatMessage): string {
     return JSON.stringify({
@@ -90,3 +115,6 @@ export const serverFrame = {
     JSON.stringify({ type: 'error', code, message, ...(retryAfter !== undefined ? { retry_after: retryAfter } : {}) }),
   pong: () => '{"type":"pong"}',
 };
+
+/** The one pong frame, shared by every socket. */
+export const PONG_WIRE = wireFrame(serverFrame.pong());

@@ -7,8 +7,9 @@ import { postMessage, toChatMessage, type PostMessageDeps } from '../messages/po
 import { messagesInSeqRange } from '../messages/repository.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Presence } from '../presence/presence.js';
-import { Connection } from './connection.js';
-import { serverFrame } from './frames.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { Deadlines } from './deadlines.js';
+import { serverFrame, wireFrame } from './frames.js';
 import { Room } from './room.js';
 
 /**
@@ -35,9 +36,23 @@ export class ChatHub implements GroupEventSink {
   private readonly presenceOps = new Map<string, Promise<void>>();
   private shuttingDown = false;
   private readonly postDeps: PostMessageDeps;
+  /** What every connection of this hub shares (one object, not closures per socket). */
+  private readonly host: ConnectionHost;
 
   constructor(private readonly deps: HubDeps) {
     this.postDeps = deps.messages;
+    this.host = {
+      verifier: deps.verifier,
+      bus: deps.bus,
+      post: (user, groupId, content, clientId) => this.post(user, groupId, content, clientId),
+      onClosed: (c) => this.detach(c),
+      sessions: new Deadlines<Connection>((c) => c.expired()),
+      log: deps.log,
+    };
+  }
+
+  get log(): HubDeps['log'] {
+    return this.deps.log;
   }
 
   async start(): Promise<void> {
@@ -61,13 +76,7 @@ export class ChatHub implements GroupEventSink {
   }
 
   newConnection(ws: ConstructorParameters<typeof Connection>[0], groupId: string): Connection {
-    const connection = new Connection(ws, groupId, {
-      verifier: this.deps.verifier,
-      bus: this.deps.bus,
-      post: (user, gid, content, clientId) => this.post(user, gid, content, clientId),
-      onClosed: (c) => this.detach(c),
-      log: this.deps.log,
-    });
+    const connection = new Connection(ws, groupId, this.host);
     this.connections.add(connection);
     this.deps.metrics.markSocketOpened();
     return connection;
@@ -91,6 +100,8 @@ export class ChatHub implements GroupEventSink {
       if (this.rooms.get(connection.groupId) !== room) continue;
       room.connections.add(connection);
       connection.room = room;
+      // One string per group, not one per socket (a copy of the URL's may hold the whole URL, token included).
+      connection.groupId = room.groupId;
       connection.beginSync();
       return room;
     }
@@ -183,10 +194,10 @@ export class ChatHub implements GroupEventSink {
         room.hint(event.seq);
         return;
       case 'presence':
-        room.broadcast(serverFrame.presence(event.userId, event.username, event.status), event.userId);
+        room.broadcast(wireFrame(serverFrame.presence(event.userId, event.username, event.status)), event.userId);
         return;
       case 'typing':
-        room.broadcast(serverFrame.typing(event.userId, event.username, event.isTyping, event.timestamp), event.userId);
+        room.broadcast(wireFrame(serverFrame.typing(event.userId, event.username, event.isTyping, event.timestamp)), event.userId);
         return;
       case 'group':
         this.onGroupEvent(room, event.event);
@@ -213,10 +224,10 @@ export class ChatHub implements GroupEventSink {
   private onGroupEvent(room: Room, event: GroupEvent): void {
     switch (event.type) {
       case 'member_joined':
-        room.broadcast(serverFrame.member('member_joined', event.userId, event.username));
+        room.broadcast(wireFrame(serverFrame.member('member_joined', event.userId, event.username)));
         return;
       case 'member_left': {
-        room.broadcast(serverFrame.member('member_left', event.userId, event.username), event.userId);
+        room.broadcast(wireFrame(serverFrame.member('member_left', event.userId, event.username)), event.userId);
         // Leaving or being removed ends that user's chat sessions in the group.
         for (const c of [...room.connections]) {
           if (c.userId === event.userId) c.close(CloseCode.forbidden, event.removed ? 'removed from the group' : 'left the group');
@@ -224,10 +235,10 @@ export class ChatHub implements GroupEventSink {
         return;
       }
       case 'group_updated':
-        room.broadcast(serverFrame.groupUpdated(event.group));
+        room.broadcast(wireFrame(serverFrame.groupUpdated(event.group)));
         return;
       case 'group_deleted': {
-        const frame = serverFrame.groupDeleted(room.groupId);
+        const frame = wireFrame(serverFrame.groupDeleted(room.groupId));
         for (const c of [...room.connections]) {
           c.sendFrame(frame);
           c.close(CloseCode.notFound, 'group deleted');
@@ -261,6 +272,7 @@ export class ChatHub implements GroupEventSink {
     const drained = Promise.allSettled([...this.connections].map((c) => c.idle));
     await Promise.race([drained, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     for (const c of [...this.connections]) c.close(CloseCode.goingAway, 'server shutting down');
+    this.host.sessions.stop();
     for (const room of this.rooms.values()) room.close();
     this.rooms.clear();
     await this.deps.presence.stop();

@@ -1,7 +1,7 @@
 import type { ChatMessage } from '../bus/bus.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Connection } from './connection.js';
-import { serverFrame } from './frames.js';
+import { serverFrame, wireFrame, type WireFrame } from './frames.js';
 
 /**
  * One group's chat on this replica: its connections, and the order of its messages.
@@ -100,9 +100,11 @@ export class Room {
 
   private deliver({ message, acceptedAtMs }: Pending): void {
     this.lastSeq = message.seq;
-    const frame = serverFrame.message(message);
+    if (this.connections.size === 0) return;
+    // Encoded once; every socket gets the same bytes.
+    const frame = wireFrame(serverFrame.message(message));
     for (const connection of this.connections) connection.deliverMessage(message.seq, frame);
-    if (acceptedAtMs !== undefined && this.connections.size > 0) this.metrics.observeDeliveryLatency((Date.now() - acceptedAtMs) / 1000);
+    if (acceptedAtMs !== undefined) this.metrics.observeDeliveryLatency((Date.now() - acceptedAtMs) / 1000);
   }
 
   private scheduleFill(delayMs: number): void {
@@ -146,7 +148,7 @@ export class Room {
     }
   }
 
-  broadcast(frame: string, exceptUserId?: string): void {
+  broadcast(frame: WireFrame, exceptUserId?: string): void {
     for (const connection of this.connections) {
       if (connection.userId !== exceptUserId) connection.sendFrame(frame);
     }

@@ -93,6 +93,46 @@ describe('chat session token lifetime', { timeout: 120_000 }, () => {
     expect((await closeOf(a2)).code).toBe(4401);
   });
 
+  it('closes each of many sessions at its own exp, in exp order, also after a refresh moved one (one timer for all)', async () => {
+    const carol = await makeUser(t.jwks, 'carol');
+    const dave = await makeUser(t.jwks, 'dave');
+    const gid = await groupWith(t, alice, bob, carol, dave);
+    // Whole seconds apart (exp has a resolution of one second): 4, 5, 6 s, and one moved from 4 s to 7 s.
+    const plan = [
+      { user: alice, seconds: 5 },
+      { user: bob, seconds: 4 },
+      { user: carol, seconds: 6 },
+      { user: dave, seconds: 4, refreshTo: 7 },
+    ];
+    const sessions = await Promise.all(
+      plan.map(async (p) => {
+        const token = await shortToken(p.user, p.seconds);
+        const client = await ChatClient.join(t.wsBase, gid, token);
+        let expMs = (claimsOf(token).exp as number) * 1000;
+        if (p.refreshTo) {
+          const fresh = await shortToken(p.user, p.refreshTo);
+          client.send({ type: 'auth', token: fresh });
+          expMs = (claimsOf(fresh).exp as number) * 1000;
+        }
+        return { name: p.user.username, client, expMs };
+      }),
+    );
+    const closes = await Promise.all(
+      sessions.map(async (s) => {
+        const { code } = await closeOf(s.client, 25_000);
+        return { name: s.name, code, at: Date.now(), expMs: s.expMs };
+      }),
+    );
+    for (const c of closes) {
+      expect(c.code, c.name).toBe(4401);
+      expect(c.at, c.name).toBeGreaterThanOrEqual(c.expMs - 50);
+      expect(c.at, c.name).toBeLessThan(c.expMs + 3_000);
+    }
+    const byClose = [...closes].sort((x, y) => x.at - y.at).map((c) => c.name);
+    const byExp = [...closes].sort((x, y) => x.expMs - y.expMs).map((c) => c.name);
+    expect(byClose).toEqual(byExp);
+  });
+
   it('keeps other sockets of the same user open when one session expires', async () => {
     const long = await ChatClient.join(t.wsBase, groupId, alice.token);
     const short = await ChatClient.join(t.wsBase, groupId, await shortToken(alice, 4));

@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Database, Queryable, QueryResult } from './database.js';
+import type { Database, Queryable, QueryOptions, QueryResult } from './database.js';
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -11,6 +12,19 @@ const types = {
     return pg.types.getTypeParser(oid, format);
   },
 };
+
+const statementNames = new Map<string, string>();
+
+/** A named statement is prepared once per connection by `pg`; the name follows the text. */
+function toQuery(sql: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  if (!options?.prepared) return { text: sql, values: params as unknown[] };
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `s_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}`;
+    statementNames.set(sql, name);
+  }
+  return { name, text: sql, values: params as unknown[] };
+}
 
 export function connectServerDatabase(url: string, options: { max?: number } = {}): Database {
   const pool = new pg.Pool({
@@ -25,8 +39,8 @@ export function connectServerDatabase(url: string, options: { max?: number } = {
   pool.on('error', () => {});
 
   const asQueryable = (client: pg.PoolClient): Queryable => ({
-    async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-      const result = await client.query(sql, params as unknown[]);
+    async query<Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> {
+      const result = await client.query(toQuery(sql, params, options));
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
     async exec(sql: string): Promise<void> {
@@ -36,8 +50,8 @@ export function connectServerDatabase(url: string, options: { max?: number } = {
 
   return {
     kind: 'server',
-    async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-      const result = await pool.query(sql, params as unknown[]);
+    async query<Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> {
+      const result = await pool.query(toQuery(sql, params, options));
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
     async exec(sql: string): Promise<void> {

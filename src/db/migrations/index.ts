@@ -2,6 +2,7 @@ import initialSchema from './001_initial_schema.js';
 import chatContract from './002_chat_contract.js';
 import rateLimitIndex from './003_rate_limit_index.js';
 import presence from './004_presence.js';
+import storeBatchFunction from './006_store_batch_function.js';
 
 export interface Migration {
   readonly version: number;
@@ -15,4 +16,5 @@ export const migrations: readonly Migration[] = [
   { version: 2, name: 'chat_contract', sql: chatContract },
   { version: 3, name: 'rate_limit_index', sql: rateLimitIndex },
   { version: 4, name: 'presence', sql: presence },
+  { version: 6, name: 'store_batch_function', sql: storeBatchFunction },
 ];

@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, sleep } from '../lib/children.js';
 import { heapDiff } from '../lib/heap-diff.js';
@@ -28,10 +29,16 @@ function windowRecorder() {
   return { window, onWindow: (counting: boolean) => void (counting ? (window.fromUs = nowUs()) : (window.toUs = nowUs())) };
 }
 
-async function profiled(ctx: Ctx, label: string, dir: string, fn: (svc: Awaited<ReturnType<typeof startService>>, onWindow: (counting: boolean) => void) => Promise<void>): Promise<void> {
+async function profiled(
+  ctx: Ctx,
+  label: string,
+  dir: string,
+  fn: (svc: Awaited<ReturnType<typeof startService>>, onWindow: (counting: boolean) => void) => Promise<void>,
+  database: { databaseUrl: string } | { dataDir: string } = { databaseUrl: ctx.dbUrl },
+): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const { window, onWindow } = windowRecorder();
-  const svc = await startService({ name: `service (${label}, profiled)`, databaseUrl: ctx.dbUrl, cpuProfDir: dir });
+  const svc = await startService({ name: `service (${label}, profiled)`, ...database, cpuProfDir: dir });
   try {
     await fn(svc, onWindow);
   } finally {
@@ -108,6 +115,24 @@ export async function profileService(ctx: Ctx): Promise<void> {
     await withLoad(urls, (load) => saturate(ctx, 'profiled message load', load, { watched: { service: svc.child.pid }, logsOf: svc.child.tail, onWindow: both }));
   });
   process.stdout.write(`\n== database side of the message load\n${await waits}\n`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'gcs-bench-embedded-profile-'));
+  try {
+    await profiled(
+      ctx,
+      'embedded message load',
+      join(root, 'embedded'),
+      async (svc, onWindow) => {
+        const embeddedGroups = await makeGroups(svc.base, ctx.p.embeddedGroups, ctx.p.groupSize, 'embprof', 8);
+        const urls = embeddedGroups.map((g) => g.members.map((m) => svc.wsUrl(g.id, m.token)));
+        await withLoad(urls, (load) =>
+          saturate(ctx, 'profiled embedded message load', load, { watched: { embedded_service: svc.child.pid }, database: null, logsOf: svc.child.tail, onWindow }),
+        );
+      },
+      { dataDir },
+    );
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
   await profiled(ctx, 'GET /{id} load', join(root, 'get-group'), async (svc, onWindow) => {
     const requests = Array.from({ length: ctx.p.httpConnections }, (_, i) => {
       const g = groups[i % groups.length]!;

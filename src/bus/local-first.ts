@@ -1,5 +1,5 @@
 import type { BusEvent, ResyncSignal } from './bus.js';
-import { decode, type Envelope } from './wire.js';
+import { decode, originPrefix } from './wire.js';
 
 /**
  * What the PostgreSQL and Redis buses share: an event is handed to this replica's own
@@ -11,11 +11,14 @@ import { decode, type Envelope } from './wire.js';
  */
 export class LocalFirst {
   private handler: ((event: BusEvent | ResyncSignal) => void) | undefined;
+  private readonly echoPrefix: string;
 
   constructor(
     private readonly instanceId: string,
     private readonly log: { warn(obj: object, msg: string): void },
-  ) {}
+  ) {
+    this.echoPrefix = originPrefix(instanceId);
+  }
 
   set(handler: (event: BusEvent | ResyncSignal) => void): void {
     this.handler = handler;
@@ -30,10 +33,13 @@ export class LocalFirst {
     }
   }
 
-  /** A payload from the transport: decoded, and dropped when it is our own echo or unreadable. */
+  /** A payload from the transport (one envelope or a packed array): decoded, minus our own echo and what is unreadable. */
   remote(payload: string): void {
-    const envelope: Envelope | undefined = decode(payload);
-    if (!envelope || envelope.origin === this.instanceId) return;
-    this.local(envelope.event);
+    // Every event of this replica comes back from the transport: recognised by its first
+    // bytes, without parsing it (a packed payload holds the events of one replica).
+    if (payload.startsWith(this.echoPrefix) || (payload.startsWith('[') && payload.startsWith(this.echoPrefix, 1))) return;
+    for (const envelope of decode(payload)) {
+      if (envelope.origin !== this.instanceId) this.local(envelope.event);
+    }
   }
 }

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Database } from '../db/database.js';
 import type { Bus } from './bus.js';
 import { LocalFirst } from './local-first.js';
-import { encode } from './wire.js';
+import { encode, pack } from './wire.js';
 
 /**
  * Fan-out between replicas over PostgreSQL LISTEN/NOTIFY: the deployment needs nothing
@@ -100,9 +100,11 @@ export function createPostgresBus(
 
 /**
  * Every NOTIFY takes a database-wide lock at commit, so one statement per event makes
- * concurrent publishers queue on it. Payloads published while a statement runs go out
- * together in the next one, in publish order (one statement in flight at a time; the
- * notifications of one transaction are delivered in the order they were sent).
+ * concurrent publishers queue on it, and every notification costs the sender and each
+ * listening backend. Payloads published while a statement runs go out together in the
+ * next one, packed several to a notification, in publish order (one statement in flight
+ * at a time; the notifications of one transaction are delivered in the order they were
+ * sent).
  */
 class CoalescingNotifier {
   private queue: { payload: string; resolve(): void; reject(err: unknown): void }[] = [];
@@ -120,12 +122,13 @@ class CoalescingNotifier {
   private async flush(): Promise<void> {
     this.flushing = true;
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, 500);
+      const batch = this.queue.splice(0, 2_000);
       try {
-        await this.db.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i', [
-          CHANNEL,
-          batch.map((b) => b.payload),
-        ]);
+        await this.db.query(
+          'SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i',
+          [CHANNEL, pack(batch.map((b) => b.payload), MAX_PAYLOAD_BYTES)],
+          { prepared: true },
+        );
         for (const b of batch) b.resolve();
       } catch (err) {
         for (const b of batch) b.reject(err);

@@ -25,12 +25,46 @@ export function encode(origin: string, event: BusEvent, maxBytes: number): strin
   return JSON.stringify({ origin, n, event: { type: 'message_ref', groupId: event.groupId, seq: event.message.seq } } satisfies Envelope);
 }
 
-export function decode(text: string): Envelope | undefined {
-  try {
-    const envelope = JSON.parse(text) as Envelope;
-    if (typeof envelope?.event?.type !== 'string' || typeof envelope.event.groupId !== 'string') return undefined;
-    return envelope;
-  } catch {
-    return undefined;
+/**
+ * Several encoded envelopes of one origin as JSON arrays of at most `maxBytes` each, in
+ * order: a transport that charges per notification (PostgreSQL NOTIFY) carries a burst
+ * of events in a few of them.
+ */
+export function pack(encoded: readonly string[], maxBytes: number): string[] {
+  const out: string[] = [];
+  let chunk: string[] = [];
+  let bytes = 2;
+  for (const text of encoded) {
+    const size = Buffer.byteLength(text) + 1;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      out.push(`[${chunk.join(',')}]`);
+      chunk = [];
+      bytes = 2;
+    }
+    chunk.push(text);
+    bytes += size;
   }
+  if (chunk.length > 0) out.push(`[${chunk.join(',')}]`);
+  return out;
+}
+
+/** How every payload encoded by `origin` begins (encode writes the origin first). */
+export function originPrefix(origin: string): string {
+  return `{"origin":${JSON.stringify(origin)},`;
+}
+
+/** The envelopes of one payload (one envelope, or an array of them from `pack`); unreadable ones are left out. */
+export function decode(text: string): Envelope[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  return (Array.isArray(parsed) ? parsed : [parsed]).filter(isEnvelope);
+}
+
+function isEnvelope(value: unknown): value is Envelope {
+  const envelope = value as Envelope | null;
+  return typeof envelope?.event?.type === 'string' && typeof envelope.event.groupId === 'string' && typeof envelope.origin === 'string';
 }

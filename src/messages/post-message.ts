@@ -118,8 +118,11 @@ export async function postMessage(
 
   if (!outcome.duplicate) {
     deps.metrics.markMessageAccepted();
-    // Stored is what counts; a lost publish is repaired by receivers from the database (seq gap).
-    await deps.bus.publish({ type: 'message', groupId, message: outcome.message, acceptedAtMs: receivedAtMs }).catch((err: unknown) => {
+    // Stored is what counts. This replica's members get the message synchronously inside
+    // publish; the transport's round trip to other replicas is not waited for, so it does
+    // not hold up this sender's next frame. A lost publish is repaired by receivers from the
+    // database (seq gap).
+    void deps.bus.publish({ type: 'message', groupId, message: outcome.message, acceptedAtMs: receivedAtMs }).catch((err: unknown) => {
       deps.log?.error({ err }, 'message stored but not published; receivers will fill the gap');
     });
   }

@@ -51,12 +51,10 @@ export class SendBatcher {
 
   private async run(batch: Queued[]): Promise<void> {
     try {
-      const outcomes = await this.db.transaction((tx) =>
-        storeBatch(
-          tx,
-          batch.map((q) => q.request),
-          this.rate,
-        ),
+      const outcomes = await storeBatch(
+        this.db,
+        batch.map((q) => q.request),
+        this.rate,
       );
       batch.forEach((q, i) => q.resolve(outcomes[i]!));
     } catch (err) {

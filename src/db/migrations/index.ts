@@ -3,6 +3,7 @@ import chatContract from './002_chat_contract.js';
 import rateLimitIndex from './003_rate_limit_index.js';
 import presence from './004_presence.js';
 import memberCount from './005_member_count.js';
+import storeBatchFunction from './006_store_batch_function.js';
 
 export interface Migration {
   readonly version: number;
@@ -17,4 +18,5 @@ export const migrations: readonly Migration[] = [
   { version: 3, name: 'rate_limit_index', sql: rateLimitIndex },
   { version: 4, name: 'presence', sql: presence },
   { version: 5, name: 'member_count', sql: memberCount },
+  { version: 6, name: 'store_batch_function', sql: storeBatchFunction },
 ];

@@ -163,11 +163,12 @@ export async function profileService(ctx: Ctx): Promise<void> {
       [history.groupId, history.userId],
     );
     await explain(
-      'GET /{id}: findGroupForViewer',
-      `SELECT g.id, g.event_id, g.name, g.description, g.max_members, g.is_private, g.created_at, g.updated_at,
-         (SELECT count(*) FROM group_members c WHERE c.group_id = g.id)::int AS member_count,
-         (SELECT m.is_admin FROM group_members m WHERE m.group_id = g.id AND m.user_id = $2) AS viewer_is_admin
-       FROM groups g WHERE g.id = $1`,
+      'GET /{id}: one group as its viewer may see it (src/groups/repository.ts, FIND_VISIBLE_GROUP)',
+      `SELECT g.id, g.event_id, g.name, g.description, g.max_members, g.is_private,
+         to_char(g.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS created_at,
+         to_char(g.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS updated_at, g.member_count
+       FROM groups g
+       WHERE g.id = $1 AND CASE WHEN g.is_private THEN EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = $2) ELSE true END`,
       [group.id, user],
     );
     await explain(

@@ -1,4 +1,5 @@
 import type { AuthUser } from '../auth/token-verifier.js';
+import { arrayLiteral } from '../db/array-literal.js';
 import type { Queryable } from '../db/database.js';
 import { AppError } from '../errors/app-error.js';
 import { retryAfterSeconds } from '../ratelimit/sliding-window.js';
@@ -37,11 +38,11 @@ export async function storeBatch(db: Queryable, requests: readonly SendRequest[]
   const { rows } = await db.query<OutcomeRow>(
     STORE_BATCH,
     [
-      requests.map((r) => r.groupId),
-      requests.map((r) => r.user.userId),
-      requests.map((r) => r.user.username),
-      requests.map((r) => r.content),
-      requests.map((r) => r.clientId),
+      arrayLiteral(requests.map((r) => r.groupId)),
+      arrayLiteral(requests.map((r) => r.user.userId)),
+      arrayLiteral(requests.map((r) => r.user.username)),
+      arrayLiteral(requests.map((r) => r.content)),
+      arrayLiteral(requests.map((r) => r.clientId)),
       rate.limit,
       rate.windowMs,
     ],

@@ -183,6 +183,21 @@ describe('DELETE /{id}', () => {
     expect(mine.body).toEqual({ groups: [], total: 0 });
   });
 
+  it('leaves no message behind when sends race the deletion', async () => {
+    const group = await createGroup(t, owner);
+    await joinAll(t, group.id, [member]);
+    const sends = Array.from({ length: 40 }, (_, i) =>
+      call('POST', `${url(group.id)}/messages`, { token: i % 2 ? member.token : owner.token, body: { content: `racing ${i}` } }),
+    );
+    await sleep(5);
+    const deleted = call('DELETE', url(group.id), { token: owner.token });
+    const answers = await Promise.all(sends);
+    expect((await deleted).status).toBe(204);
+    for (const res of answers) expect([201, 404]).toContain(res.status);
+    const { rows } = await t.service.db.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE group_id = $1', [group.id]);
+    expect(rows[0]!.n).toBe(0);
+  });
+
   it('answers 403 not_admin to a member and an outsider, and keeps the group', async () => {
     const group = await createGroup(t, owner);
     await joinAll(t, group.id, [member]);

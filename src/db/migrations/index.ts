@@ -4,6 +4,7 @@ import rateLimitIndex from './003_rate_limit_index.js';
 import presence from './004_presence.js';
 import memberCount from './005_member_count.js';
 import storeBatchFunction from './006_store_batch_function.js';
+import leanStoreBatch from './007_lean_store_batch.js';
 
 export interface Migration {
   readonly version: number;
@@ -19,4 +20,5 @@ export const migrations: readonly Migration[] = [
   { version: 4, name: 'presence', sql: presence },
   { version: 5, name: 'member_count', sql: memberCount },
   { version: 6, name: 'store_batch_function', sql: storeBatchFunction },
+  { version: 7, name: 'lean_store_batch', sql: leanStoreBatch },
 ];

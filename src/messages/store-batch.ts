@@ -7,7 +7,7 @@ import type { MessageRow } from './repository.js';
 
 /**
  * Stores a batch of chat sends in ONE statement, hence one transaction and one round trip
- * (group commit): the database function `chat_store_batch` (migration 006) takes the
+ * (group commit): the database function `chat_store_batch` (migrations 006, 007) takes the
  * senders' and groups' locks, checks group, membership, client_id idempotency and the
  * sliding-window rate limit, assigns gapless seqs and inserts, with the same result as
  * storing the sends one by one in batch order. Its header states the rules.

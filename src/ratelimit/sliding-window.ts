@@ -5,7 +5,7 @@
  * allowance.
  *
  * The check runs inside the database, in the very statement that stores the batch of sends
- * (`chat_store_batch`, migration 006), under the sender's lock: a sender's n-th message is
+ * (`chat_store_batch`, migrations 006 and 007), under the sender's lock: a sender's n-th message is
  * allowed exactly when their (n - limit)-th is not inside the window. That statement
  * answers how long until a refused send would be allowed; this turns it into the whole
  * seconds of `Retry-After` / `retry_after`.

@@ -33,6 +33,7 @@ export async function messagesInSeqRange(db: Queryable, groupId: string, fromSeq
   const { rows } = await db.query<MessageRow>(
     `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE group_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
     [groupId, fromSeq, toSeq],
+    { prepared: true },
   );
   return rows;
 }
@@ -104,6 +105,7 @@ export async function groupSeqForMember(db: Queryable, groupId: string, userId: 
     `SELECT g.last_seq, EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = $2) AS member
      FROM groups g WHERE g.id = $1`,
     [groupId, userId],
+    { prepared: true },
   );
   return rows[0] && { lastSeq: rows[0].last_seq, member: rows[0].member };
 }

@@ -59,4 +59,22 @@ describe.skipIf(skipReplicas)('PostgreSQL LISTEN/NOTIFY bus', { timeout: 60_000 
     await sender.close();
     await receiver.close();
   });
+
+  it('keeps publish order when one tick fills more notifications than the prepared statements cover', async () => {
+    const { sender, receiver, received } = await pair();
+    const groupId = randomUUID();
+    // About 3 KB each: two to a notification, so 60 events need 30 payloads in one statement.
+    const events: BusEvent[] = Array.from({ length: 60 }, (_, i) => ({
+      type: 'presence',
+      groupId,
+      userId: groupId,
+      username: `${i}-`.padEnd(3_000, 'u'),
+      status: i % 2 ? 'offline' : 'online',
+    }));
+    await Promise.all(events.map((e) => sender.publish(e)));
+    await until(() => received.length >= 60);
+    expect(received.map((e) => (e as { username: string }).username)).toEqual(events.map((e) => (e as { username: string }).username));
+    await sender.close();
+    await receiver.close();
+  });
 });

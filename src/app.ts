@@ -8,11 +8,12 @@ import type { DevAuth } from './auth/dev-auth.js';
 import type { TokenVerifier } from './auth/token-verifier.js';
 import type { Config } from './config/config.js';
 import type { Database } from './db/database.js';
+import { AppError } from './errors/app-error.js';
 import type { GroupEventSink } from './events/group-events.js';
 import { groupRoutes } from './groups/routes.js';
 import { healthRoutes, type ReadinessCheck } from './health/routes.js';
 import { createAuthenticate, registerRequestUser } from './http/authenticate.js';
-import { handleFrameworkError, registerErrorHandler } from './http/error-handler.js';
+import { handleFrameworkError, registerErrorHandler, sendError } from './http/error-handler.js';
 import { loggerOptions, requestLoggerFactory } from './http/logger.js';
 import { requestIdGenerator } from './http/request-id.js';
 import type { RouteDeps } from './http/route-deps.js';
@@ -57,14 +58,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
-    return503OnClosing: true,
+    // Requests that still arrive while closing get the contract's error shape (hook below), not Fastify's own 503 body.
+    return503OnClosing: false,
     frameworkErrors: handleFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Set when the request arrives, so every answer of the application (errors and 404s
   // included) carries it; a callback hook costs no promise per request.
+  // Closing: requests that still arrive on an open keep-alive connection are turned away, as
+  // Fastify's own return503OnClosing would, with the error shape of every other answer.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      reply.header('connection', 'close');
+      void sendError(reply, new AppError('service_unavailable', 'The service is shutting down'));
+      return;
+    }
     done();
   });
   registerRequestUser(app);

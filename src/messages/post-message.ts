@@ -49,12 +49,17 @@ export function toChatMessage(row: MessageRow): ChatMessage {
   };
 }
 
+const NOTHING_VISIBLE = /^[\s\p{Cc}\p{Default_Ignorable_Code_Point}]+$/u;
+
 export function validateContent(content: unknown, maxLength: number): string {
   if (typeof content !== 'string') throw validationError('content', 'must be a string');
   // PostgreSQL text cannot hold NUL: refused as bad input, not failed as a save.
   if (content.includes('\u0000')) throw validationError('content', 'must not contain NUL characters');
   const trimmed = content.trim();
   if (trimmed.length === 0) throw validationError('content', 'must not be empty');
+  // Zero-width spaces, joiners, byte-order marks, control characters: a message of nothing
+  // else would show as an empty bubble.
+  if (NOTHING_VISIBLE.test(trimmed)) throw validationError('content', 'must contain a visible character');
   // Length in characters (code points), as a person counts them.
   const length = [...trimmed].length;
   if (length > maxLength) {

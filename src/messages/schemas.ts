@@ -35,7 +35,7 @@ export const HistoryPage = Type.Object({
 export type HistoryPage = Static<typeof HistoryPage>;
 
 export const PostMessageBody = Type.Object({
-  content: Type.String({ description: '1..MAX_MESSAGE_LENGTH characters after trimming' }),
+  content: Type.String({ description: '1..MAX_MESSAGE_LENGTH characters after trimming, at least one of them visible' }),
   client_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'idempotency key: a repeat returns the original' })),
 });
 export type PostMessageBody = Static<typeof PostMessageBody>;

@@ -36,10 +36,11 @@ describe('chat error frames', { timeout: 120_000 }, () => {
     return error;
   }
 
-  it('refuses empty and whitespace-only content with VALIDATION_ERROR and stores nothing', async () => {
+  it('refuses empty, whitespace-only and invisible content with VALIDATION_ERROR and stores nothing', async () => {
     const { alice, groupId, a, b } = await pair();
     await expectRefused(a, { type: 'message', content: '' }, 'VALIDATION_ERROR');
     await expectRefused(a, { type: 'message', content: ' \n\t  ' }, 'VALIDATION_ERROR');
+    await expectRefused(a, { type: 'message', content: '\u200b\u200c\u2060' }, 'VALIDATION_ERROR');
     expect(await b.quiet(200)).toEqual([]);
     expect((await history(t, groupId, alice.token)).total).toBe(0);
     await a.close();

@@ -55,6 +55,10 @@ describe('POST /{id}/messages', { timeout: 120_000 }, () => {
     const groupId = await groupWith(t, alice!);
     expectError(await postMessage(t, alice!, groupId, ''), 422, 'validation_error');
     expectError(await postMessage(t, alice!, groupId, ' \n\t  '), 422, 'validation_error');
+    // Nothing visible: zero-width space, word joiner, zero-width joiner, byte-order mark, a control character.
+    const invisible = await postMessage(t, alice!, groupId, ' \u200b\u2060\u200d\ufeff\u0007 ');
+    expectError(invisible, 422, 'validation_error');
+    expect(invisible.body.errors).toEqual([{ field: 'content', message: 'must contain a visible character' }]);
     const tooLong = await postMessage(t, alice!, groupId, 'x'.repeat(MAX + 1));
     expectError(tooLong, 422, 'message_too_long');
     expect(tooLong.body.errors.map((e: { field: string }) => e.field)).toEqual(['content']);
@@ -64,8 +68,9 @@ describe('POST /{id}/messages', { timeout: 120_000 }, () => {
     expectFieldError(await postMessage(t, alice!, groupId, 'ok', 'c'.repeat(65)), 'body.client_id');
     expectError(await call('POST', `${t.api}/${groupId}/messages`, { token: alice!.token, rawBody: '{"content":' }), 400, 'malformed_json');
     expect((await history(t, alice!, groupId)).body).toMatchObject({ messages: [], total: 0 });
-    // seq stays gapless after all those refusals
+    // seq stays gapless after all those refusals; a visible character among invisible ones is content.
     expect((await sent(t, alice!, groupId, 'first')).seq).toBe(1);
+    expect(await sent(t, alice!, groupId, '\u200bx\u200b')).toMatchObject({ seq: 2, content: '\u200bx\u200b' });
   });
 
   it('refuses NUL characters as bad input over WebSocket and REST, not as a failed save', async () => {

@@ -1,4 +1,4 @@
-import type { Database } from '../db/database.js';
+import type { Queryable } from '../db/database.js';
 import { isUnavailableError } from '../db/database.js';
 import { storeBatch, type RateLimit, type SendOutcome, type SendRequest } from './store-batch.js';
 
@@ -36,7 +36,7 @@ export class SendBatcher {
   private inFlight = 0;
 
   constructor(
-    private readonly db: Database,
+    private readonly db: Queryable,
     private readonly rate: RateLimit,
   ) {}
 

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Database } from '../db/database.js';
 import type { Bus } from './bus.js';
 import { LocalFirst } from './local-first.js';
+import { CONTROL_PREFIX, PostgresPeers } from './postgres-peers.js';
 import { encode, pack } from './wire.js';
 
 /**
@@ -13,6 +14,7 @@ import { encode, pack } from './wire.js';
  * meanwhile are lost and the receivers must compare with the database.
  */
 const CHANNEL = 'group_chat_events';
+const LISTEN = `LISTEN ${CHANNEL}`;
 /** NOTIFY payloads must stay under 8000 bytes. */
 const MAX_PAYLOAD_BYTES = 7_500;
 const MAX_BACKOFF_MS = 5_000;
@@ -23,6 +25,7 @@ export function createPostgresBus(
   options: { instanceId: string; log: { warn(obj: object, msg: string): void } },
 ): Bus {
   const fanout = new LocalFirst(options.instanceId, options.log);
+  const peers = new PostgresPeers(db, CHANNEL, LISTEN, options.log);
   let client: pg.Client | undefined;
   let closed = false;
   let connected = false;
@@ -31,14 +34,25 @@ export function createPostgresBus(
   async function connect(isReconnect: boolean): Promise<void> {
     const next = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, keepAlive: true });
     next.on('notification', (msg) => {
-      if (msg.channel === CHANNEL && msg.payload) fanout.remote(msg.payload);
+      if (msg.channel !== CHANNEL || !msg.payload) return;
+      if (msg.payload.startsWith(CONTROL_PREFIX)) peers.control(msg.payload);
+      else fanout.remote(msg.payload);
     });
-    next.on('error', () => lost(next));
-    next.on('end', () => lost(next));
+    let gone = false;
+    const onGone = () => {
+      gone = true;
+      lost(next);
+    };
+    next.on('error', onGone);
+    next.on('end', onGone);
     try {
       await next.connect();
-      await next.query(`LISTEN ${CHANNEL}`);
+      // Nothing else runs on this connection: its last statement is how other replicas find it (PostgresPeers).
+      await next.query(LISTEN);
+      await peers.listening((next as unknown as { processID: number }).processID);
+      if (gone) throw new Error('bus: the LISTEN connection was lost while starting');
     } catch (err) {
+      peers.lostListener();
       await next.end().catch(() => {});
       throw err;
     }
@@ -56,6 +70,7 @@ export function createPostgresBus(
 
   function lost(which: pg.Client): void {
     if (which !== client || closed) return;
+    peers.lostListener();
     connected = false;
     client = undefined;
     which.end().catch(() => {});
@@ -78,7 +93,7 @@ export function createPostgresBus(
     kind: 'postgres',
     async publish(event) {
       fanout.local(event);
-      await notifier.send(encode(options.instanceId, event, MAX_PAYLOAD_BYTES));
+      if (peers.othersMayListen) await notifier.send(encode(options.instanceId, event, MAX_PAYLOAD_BYTES));
     },
     async subscribe(h) {
       fanout.set(h);
@@ -89,6 +104,7 @@ export function createPostgresBus(
     },
     async close() {
       closed = true;
+      peers.close();
       if (retryTimer) clearTimeout(retryTimer);
       const c = client;
       client = undefined;

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BusEvent, ResyncSignal } from '../../src/bus/bus.js';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Bus, BusEvent, ResyncSignal } from '../../src/bus/bus.js';
 import { createPostgresBus } from '../../src/bus/postgres-bus.js';
 import type { Database } from '../../src/db/database.js';
 import { connectServerDatabase } from '../../src/db/server-database.js';
-import { requireDatabase, skipReplicas, sleep } from '../support/replicas.js';
+import { ownDatabase, requireDatabase, skipReplicas, sleep, type OwnDatabase } from '../support/replicas.js';
 
 /**
  * The LISTEN/NOTIFY bus between two "replicas" (two bus instances) on the real server.
@@ -76,5 +77,110 @@ describe.skipIf(skipReplicas)('PostgreSQL LISTEN/NOTIFY bus', { timeout: 60_000 
     expect(received.map((e) => (e as { username: string }).username)).toEqual(events.map((e) => (e as { username: string }).username));
     await sender.close();
     await receiver.close();
+  });
+});
+
+/**
+ * A replica alone on its database sends no NOTIFY (PostgresPeers). The buses here have a
+ * database of their own, so that the listeners of other test files do not count as peers.
+ */
+describe.skipIf(skipReplicas)('PostgreSQL bus: no NOTIFY while no other replica listens', { timeout: 120_000 }, () => {
+  const log = { warn: () => {} };
+  let own: OwnDatabase;
+  let db: Database;
+  let observer: pg.Client;
+  /** Every payload on the channel, control ones included. */
+  const observed: string[] = [];
+  const events = () => observed.filter((p) => !p.startsWith('!'));
+
+  beforeAll(async () => {
+    own = await ownDatabase();
+    db = connectServerDatabase(own.url, { max: 4 });
+    observer = new pg.Client({ connectionString: own.url });
+    await observer.connect();
+    // Quoted, so not the replicas' exact statement: the observer is not taken for a replica.
+    await observer.query('LISTEN "group_chat_events"');
+    observer.on('notification', (m) => observed.push(m.payload ?? ''));
+  });
+  afterAll(async () => {
+    await observer?.end();
+    await db?.close();
+    await own?.drop();
+  });
+
+  const groupId = randomUUID();
+  const ref = (seq: number): BusEvent => ({ type: 'message_ref', groupId, seq });
+  const seqs = (received: (BusEvent | ResyncSignal)[]) => received.map((e) => (e as { seq: number }).seq);
+
+  /** Closed after each test, also when it failed: a bus left listening would be a peer of the next test's. */
+  const opened: Bus[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((b) => b.close()));
+  });
+
+  async function bus() {
+    const received: (BusEvent | ResyncSignal)[] = [];
+    const b = createPostgresBus(db, own.url, { instanceId: randomUUID(), log });
+    opened.push(b);
+    await b.subscribe((e) => received.push(e));
+    return { bus: b, received };
+  }
+
+  it('alone: delivers locally and notifies nobody; a second replica gets what follows its start; alone again once it left', async () => {
+    const a = await bus();
+    await sleep(2_500); // past a reading of who listens
+    observed.length = 0;
+    await a.bus.publish(ref(1));
+    await sleep(300);
+    expect(seqs(a.received)).toEqual([1]);
+    expect(observed).toEqual([]);
+
+    const b = await bus();
+    await a.bus.publish(ref(2));
+    const deadline = Date.now() + 5_000;
+    while ((b.received.length === 0 || events().length === 0) && Date.now() < deadline) await sleep(10);
+    // B said hello, A answered (before B's subscribe returned), then A notified.
+    expect(observed.map((p) => p.split(' ')[0])).toEqual(['!hello', '!ack', expect.stringContaining('"seq":2')]);
+    expect(seqs(b.received)).toEqual([2]);
+    expect(events()).toHaveLength(1);
+
+    await b.bus.close();
+    await sleep(2_500);
+    observed.length = 0;
+    await a.bus.publish(ref(3));
+    await sleep(300);
+    expect(seqs(a.received)).toEqual([1, 2, 3]);
+    expect(observed).toEqual([]);
+    await a.bus.close();
+  });
+
+  it('a replica starting while a lone one publishes without pause misses nothing published after its start', async () => {
+    const a = await bus();
+    let next = 1;
+    const pump = setInterval(() => {
+      for (let k = 0; k < 5; k++) void a.bus.publish(ref(next++));
+    }, 2);
+    try {
+      for (let round = 0; round < 5; round++) {
+        // Long enough for A to read that it is alone again, at a different moment of its readings each round.
+        await sleep(1_300 + Math.floor(Math.random() * 1_200));
+        const b = await bus();
+        const firstAfterStart = next;
+        await sleep(300);
+        const lastBefore = next - 1;
+        const deadline = Date.now() + 5_000;
+        while (!seqs(b.received).includes(lastBefore) && Date.now() < deadline) await sleep(10);
+        const got = seqs(b.received).filter((s) => s >= firstAfterStart && s <= lastBefore);
+        expect(got, `round ${round}`).toEqual(Array.from({ length: lastBefore - firstAfterStart + 1 }, (_, i) => firstAfterStart + i));
+        await b.bus.close();
+      }
+    } finally {
+      clearInterval(pump);
+    }
+    // The lone stretches were not notified: the race above was run against a replica that was skipping.
+    expect(events().length).toBeGreaterThan(0);
+    const notified = events().reduce((n, p) => n + (p.startsWith('[') ? (JSON.parse(p) as unknown[]).length : 1), 0);
+    expect(notified).toBeLessThan(next - 1);
+    await a.bus.close();
   });
 });

@@ -15,7 +15,7 @@ import { bareSelectRoute, getGroupRps } from './phases/http.js';
 import { history } from './phases/history.js';
 import { pgInsertCeiling } from './phases/insert.js';
 import { rawWsIdle, serviceIdle } from './phases/idle.js';
-import { embeddedMessages, naivePeer, prepareEmbedded, rawWsFanout, serviceMessages } from './phases/messages.js';
+import { embeddedMessages, naivePeer, prepareEmbedded, rawWsFanout, rawWsLatency, serviceMessages } from './phases/messages.js';
 import { profileService } from './phases/profile.js';
 import { scaling } from './phases/scaling.js';
 import { createReferenceTables, makeGroups, makeGroupsSql, makeHistoryGroup, type ChatGroup } from './service/fixture.js';
@@ -112,10 +112,11 @@ async function main(): Promise<number> {
     await pgInsertCeiling(ctx);
   }
   if (args.only.has('fanout')) {
-    log('raw_ws_fanout, naive_peer, then the service (persisted, deliveries, half load)');
+    log('raw_ws_fanout, naive_peer, the service (persisted, deliveries, half load), then raw_ws_fanout at the same half load');
     await rawWsFanout(ctx, groups);
     await naivePeer(ctx, groups);
     await serviceMessages(ctx, svc, groups);
+    await rawWsLatency(ctx, groups);
   }
   if (args.only.has('http')) {
     log('bare_select_route, then get_group_rps');

@@ -52,7 +52,7 @@ export const QUICK: Params = {
   idleSockets: 2_000,
   idleSettleMs: 800,
   embeddedGroups: 20,
-  historyRounds: 1_000,
+  historyRounds: 600,
   maxRunMs: 360_000,
 };
 

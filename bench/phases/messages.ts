@@ -76,6 +76,31 @@ export async function rawWsFanout(ctx: Ctx, groups: ChatGroup[]): Promise<void> 
   });
 }
 
+/**
+ * The bare relay driven by the same open loop at the same rate as the service's half load:
+ * the latency this machine and the load generator add with no database and no work per
+ * message, against which the service's p50 and p99 are read.
+ */
+export async function rawWsLatency(ctx: Ctx, groups: ChatGroup[]): Promise<void> {
+  await measure(ctx, ['raw_ws_p50_ms_at_half_load', 'raw_ws_p99_ms_at_half_load'], async () => {
+    const persisted = ctx.results.get('persisted_msgs_per_s');
+    if (persisted === undefined) throw new Error('the service\'s saturation (persisted_msgs_per_s) was not measured');
+    const rate = persisted / 2;
+    const child = startTsChild('raw_ws_fanout', 'bench/references/raw-ws-fanout.ts', {});
+    try {
+      const { port } = await jsonLine<{ port: number }>(child, 'ready', 30_000);
+      const urls = groups.map((g, gi) => g.members.map(() => `ws://127.0.0.1:${port}/g${gi}`));
+      const o = await withLoad(urls, (load) => load.openLoop({ ratePerS: rate, warmupMs: ctx.p.halfLoadWarmupMs, durationMs: ctx.p.halfLoadMs, drainMs: ctx.p.drainMs }));
+      ctx.log(`  raw_ws_fanout at the same ${fmt(rate)} msgs/s open loop: p50 ${o.p50.toFixed(1)} ms, p99 ${o.p99.toFixed(1)} ms over ${fmt(o.recorded)} messages, lost ${o.lost}`);
+      if (o.recorded === 0) throw new Error('raw relay at half load: no message completed');
+      ctx.results.set('raw_ws_p50_ms_at_half_load', o.p50);
+      ctx.results.set('raw_ws_p99_ms_at_half_load', o.p99);
+    } finally {
+      await child.stop();
+    }
+  });
+}
+
 export async function naivePeer(ctx: Ctx, groups: ChatGroup[]): Promise<void> {
   await measure(ctx, ['naive_peer'], async () => {
     const r = await reference(ctx, 'naive_peer', 'bench/references/naive-peer.ts', { DATABASE_URL: ctx.dbUrl }, (port) =>

@@ -63,8 +63,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: handleFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  // Set when the request arrives, so every answer of the application (errors and 404s
-  // included) carries it; a callback hook costs no promise per request.
   // Closing: requests that still arrive on an open keep-alive connection are turned away, as
   // Fastify's own return503OnClosing would, with the error shape of every other answer.
   let closing = false;
@@ -72,6 +70,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     closing = true;
     done();
   });
+  // The request id is set when the request arrives, so every answer of the application
+  // (errors and 404s included) carries it; a callback hook costs no promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     if (closing) {

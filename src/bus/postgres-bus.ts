@@ -8,7 +8,8 @@ import { encode, pack } from './wire.js';
 /**
  * Fan-out between replicas over PostgreSQL LISTEN/NOTIFY: the deployment needs nothing
  * beyond its database. Publishing hands the event to this replica's hub at once (see
- * LocalFirst), then sends one `pg_notify` through the pool for the others; receiving holds
+ * LocalFirst), then sends one `pg_notify` through the pool for the others, unless there are
+ * none (PostgresPeers: a lone replica notifies nobody); receiving holds
  * one dedicated connection that LISTENs. When that connection drops, it reconnects with
  * backoff, LISTENs again and only then signals `resync`, because notifications sent
  * meanwhile are lost and the receivers must compare with the database.

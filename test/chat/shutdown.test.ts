@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { call, makeUser } from '../support/client.js';
-import { startTestService } from '../support/service.js';
+import { holdGroupRow, startTestService } from '../support/service.js';
 import { ChatClient } from '../support/ws-client.js';
 import { closeOf, connectRaw, groupWith } from './helpers.js';
 
@@ -26,7 +26,7 @@ describe('chat graceful shutdown', { timeout: 180_000 }, () => {
 
   it('finishes frames already received, reports not ready, and turns new sockets away with 1001 meanwhile', async () => {
     const t = await startTestService({ RATE_LIMIT_MESSAGES: '100000', SHUTDOWN_TIMEOUT_SECONDS: '60' });
-    let release = () => {};
+    let lock: { release(): Promise<void> } | undefined;
     try {
       const alice = await makeUser(t.jwks, 'alice');
       const bob = await makeUser(t.jwks, 'bob');
@@ -36,15 +36,7 @@ describe('chat graceful shutdown', { timeout: 180_000 }, () => {
       expect((await call('GET', `${t.api}/health/ready`)).status).toBe(200);
 
       // Hold the group's row lock, so that sending stalls at its seq and the stop has work to wait for.
-      const released = new Promise<void>((r) => (release = r));
-      let onLocked = () => {};
-      const locked = new Promise<void>((r) => (onLocked = r));
-      const holder = t.service.db.transaction(async (tx) => {
-        await tx.query('SELECT id FROM groups WHERE id = $1 FOR UPDATE', [groupId]);
-        onLocked();
-        await released;
-      });
-      await locked;
+      lock = await holdGroupRow(t.service.db, groupId);
 
       const burst = 20;
       a.send({ type: 'typing', is_typing: true });
@@ -57,8 +49,7 @@ describe('chat graceful shutdown', { timeout: 180_000 }, () => {
       late.opened.catch(() => {});
       const atLate = await closeOf(late, 30_000);
       expect(a.isClosed).toBe(false);
-      release();
-      await holder;
+      await lock.release();
       const [atA, atB] = await Promise.all([closeOf(a, 60_000), closeOf(b, 60_000)]);
       await stopping;
 
@@ -73,7 +64,7 @@ describe('chat graceful shutdown', { timeout: 180_000 }, () => {
       expect(acked).toEqual(Array.from({ length: burst }, (_, i) => i + 1));
       expect(b.frames.filter((f) => f.type === 'message').map((f) => f.seq)).toEqual(acked);
     } finally {
-      release();
+      await lock?.release();
       await t.jwks.close();
     }
   });

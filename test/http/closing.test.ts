@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { call, groupBody, makeUser } from '../support/client.js';
-import { startTestService } from '../support/service.js';
+import { holdGroupRow, startTestService } from '../support/service.js';
 
 /** Resolves once the port refuses new connections: the server has stopped listening. */
 async function untilRefused(port: number, timeoutMs: number): Promise<void> {
@@ -35,7 +35,7 @@ function readAll(socket: Socket): Promise<string> {
 describe('requests that arrive while the service closes', { timeout: 60_000 }, () => {
   it('finish what was in flight and answer later ones on the same connection 503 in the error shape', async () => {
     const t = await startTestService({ SHUTDOWN_TIMEOUT_SECONDS: '30' });
-    let release = () => {};
+    let lock: { release(): Promise<void> } | undefined;
     try {
       const alice = await makeUser(t.jwks, 'alice');
       const created = await call('POST', t.api, { token: alice.token, body: groupBody() });
@@ -44,15 +44,7 @@ describe('requests that arrive while the service closes', { timeout: 60_000 }, (
       const { port } = new URL(t.api);
 
       // Hold the group's row lock, so that a send over REST stays in flight while the service closes.
-      const released = new Promise<void>((r) => (release = r));
-      let onLocked = () => {};
-      const locked = new Promise<void>((r) => (onLocked = r));
-      const holder = t.service.db.transaction(async (tx) => {
-        await tx.query('SELECT id FROM groups WHERE id = $1 FOR UPDATE', [groupId]);
-        onLocked();
-        await released;
-      });
-      await locked;
+      lock = await holdGroupRow(t.service.db, groupId);
 
       const socket = connect(Number(port), '127.0.0.1');
       const answers = readAll(socket);
@@ -68,8 +60,7 @@ describe('requests that arrive while the service closes', { timeout: 60_000 }, (
       await untilRefused(Number(port), 10_000);
       socket.write(`GET /api/v1/groups/${groupId} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${alice.token}\r\n\r\n`);
       await sleep(100);
-      release();
-      await holder;
+      await lock.release();
       const text = await answers;
       await stopping;
 
@@ -79,7 +70,7 @@ describe('requests that arrive while the service closes', { timeout: 60_000 }, (
       expect(second).toMatch(/^connection: close\r$/im);
       expect(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4))).toEqual({ detail: 'The service is shutting down', code: 'service_unavailable' });
     } finally {
-      release();
+      await lock?.release();
       await t.jwks.close();
     }
   });

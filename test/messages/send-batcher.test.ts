@@ -53,6 +53,17 @@ const user = { userId: randomUUID(), username: 'alice', expiresAtMs: Date.now() 
 const request = (groupId: string): SendRequest => ({ user, groupId, content: 'hi', clientId: null });
 const rate = { limit: 30, windowMs: 60_000 };
 
+/** A lone send ('a') stored, while two more ('b', 'c') wait for it: they form the second batch, sent but not answered. */
+async function pairBehindALead() {
+  const { db, sent } = scriptedDb();
+  const batcher = new SendBatcher(db, rate);
+  const lead = batcher.submit(request('a'));
+  const pair = Promise.allSettled([batcher.submit(request('b')), batcher.submit(request('c'))]);
+  sent[0]!.finish('stored');
+  await lead;
+  return { batcher, sent, pair };
+}
+
 describe('SendBatcher', () => {
   it('stores a lone send at once, and what arrives meanwhile in one next batch', async () => {
     const { db, sent } = scriptedDb();
@@ -84,12 +95,7 @@ describe('SendBatcher', () => {
   });
 
   it('retries a failed batch one send per transaction before it starts the next batch', async () => {
-    const { db, sent } = scriptedDb();
-    const batcher = new SendBatcher(db, rate);
-    const lead = batcher.submit(request('a'));
-    const pair = Promise.allSettled([batcher.submit(request('b')), batcher.submit(request('c'))]);
-    sent[0]!.finish('stored');
-    await lead;
+    const { batcher, sent, pair } = await pairBehindALead();
     const later = batcher.submit(request('d'));
     await tick();
     expect(sent.map((s) => s.groupIds)).toEqual(['{a}', '{b,c}']);
@@ -111,12 +117,7 @@ describe('SendBatcher', () => {
   });
 
   it('fails every send of a batch at once when the database is unreachable', async () => {
-    const { db, sent } = scriptedDb();
-    const batcher = new SendBatcher(db, rate);
-    const lead = batcher.submit(request('a'));
-    const pair = Promise.allSettled([batcher.submit(request('b')), batcher.submit(request('c'))]);
-    sent[0]!.finish('stored');
-    await lead;
+    const { batcher, sent, pair } = await pairBehindALead();
     sent[1]!.finish(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
     expect((await pair).map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(sent).toHaveLength(2);

@@ -1,3 +1,4 @@
+import type { Database } from '../../src/db/database.js';
 import { loadConfig } from '../../src/config/config.js';
 import { startService, type RunningService } from '../../src/server.js';
 import { JwksServer } from './jwks-server.js';
@@ -47,3 +48,27 @@ export async function startTestService(env: Record<string, string | undefined> =
 
 /** True when tests run against a PostgreSQL server rather than the embedded database. */
 export const usingServerDatabase = Boolean(process.env.TEST_DATABASE_URL);
+
+/**
+ * Holds the group's row in a transaction of the service's own database until `release()`,
+ * so that a send to the group stalls at its seq: work that is certainly in flight.
+ */
+export async function holdGroupRow(db: Database, groupId: string): Promise<{ release(): Promise<void> }> {
+  let release = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  let onLocked = () => {};
+  const locked = new Promise<void>((r) => (onLocked = r));
+  const holder = db.transaction(async (tx) => {
+    await tx.query('SELECT id FROM groups WHERE id = $1 FOR UPDATE', [groupId]);
+    onLocked();
+    await released;
+  });
+  await Promise.race([locked, holder]);
+  return {
+    async release() {
+      release();
+      // A failed commit is not what the callers test (the service may have closed its database by then).
+      await holder.catch(() => {});
+    },
+  };
+}

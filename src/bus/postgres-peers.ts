@@ -120,7 +120,9 @@ export class PostgresPeers {
     const { rows } = await this.db.query<{ pid: number; listening: boolean; hidden: boolean }>(
       `SELECT pid, query = $1 AS listening, query IS NULL OR query = '<insufficient privilege>' AS hidden
          FROM pg_stat_activity
-        WHERE datname = current_database() AND backend_type = 'client backend'
+        WHERE datname = current_database()
+          -- A backend we may not read shows neither its statement nor its type.
+          AND (backend_type = 'client backend' OR backend_type IS NULL)
           AND (query = $1 OR query IS NULL OR query = '<insufficient privilege>')`,
       [this.listenStatement],
       { prepared: true },

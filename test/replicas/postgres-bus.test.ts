@@ -118,9 +118,9 @@ describe.skipIf(skipReplicas)('PostgreSQL bus: no NOTIFY while no other replica 
     await Promise.all(opened.splice(0).map((b) => b.close()));
   });
 
-  async function bus() {
+  async function bus(via: { db: Database; url: string } = { db, url: own.url }) {
     const received: (BusEvent | ResyncSignal)[] = [];
-    const b = createPostgresBus(db, own.url, { instanceId: randomUUID(), log });
+    const b = createPostgresBus(via.db, via.url, { instanceId: randomUUID(), log });
     opened.push(b);
     await b.subscribe((e) => received.push(e));
     return { bus: b, received };
@@ -182,5 +182,63 @@ describe.skipIf(skipReplicas)('PostgreSQL bus: no NOTIFY while no other replica 
     const notified = events().reduce((n, p) => n + (p.startsWith('[') ? (JSON.parse(p) as unknown[]).length : 1), 0);
     expect(notified).toBeLessThan(next - 1);
     await a.bus.close();
+  });
+
+  it('a lone replica that loses its LISTEN connection notifies again', async () => {
+    const a = await bus();
+    await sleep(2_500);
+    observed.length = 0;
+    await a.bus.publish(ref(1));
+    await sleep(300);
+    expect(events()).toEqual([]);
+
+    // Cut its LISTEN backend (found the way other replicas find it) and wait until it noticed.
+    const [{ n }] = (await db.query<{ n: number }>(
+      "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN group_chat_events'",
+    )).rows as [{ n: number }];
+    expect(n).toBe(1);
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && (await a.bus.check().then(() => true, () => false))) await sleep(5);
+    await a.bus.publish(ref(2));
+    while (Date.now() < deadline && events().length === 0) await sleep(10);
+    expect(events()).toEqual([expect.stringContaining('"seq":2')]);
+  });
+
+  it('a backend whose statement it may not read (another role) counts as a possible replica', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const [replicaRole, otherRole] = [`gcs_peers_a_${suffix}`, `gcs_peers_b_${suffix}`];
+    const asRole = (role: string) => {
+      const url = new URL(own.url);
+      url.username = role;
+      url.password = '';
+      return url.toString();
+    };
+    await db.exec(`CREATE ROLE ${replicaRole} LOGIN; CREATE ROLE ${otherRole} LOGIN`);
+    const replicaDb = connectServerDatabase(asRole(replicaRole), { max: 2 });
+    const other = new pg.Client({ connectionString: asRole(otherRole) });
+    try {
+      await other.connect();
+      await other.query('SELECT 1');
+      const a = await bus({ db: replicaDb, url: asRole(replicaRole) });
+      await sleep(2_500);
+      observed.length = 0;
+      await a.bus.publish(ref(1));
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && events().length === 0) await sleep(10);
+      expect(events()).toEqual([expect.stringContaining('"seq":1')]);
+
+      // Allowed to read every backend's statement, the same replica finds itself alone.
+      await db.exec(`GRANT pg_read_all_stats TO ${replicaRole}`);
+      await sleep(2_500);
+      observed.length = 0;
+      await a.bus.publish(ref(2));
+      await sleep(300);
+      expect(events()).toEqual([]);
+      await a.bus.close();
+    } finally {
+      await other.end().catch(() => {});
+      await replicaDb.close();
+      await db.exec(`DROP ROLE IF EXISTS ${replicaRole}; DROP ROLE IF EXISTS ${otherRole}`).catch(() => {});
+    }
   });
 });

@@ -117,8 +117,9 @@ export class PostgresPeers {
   }
 
   private async read(): Promise<{ peers: number[]; trustworthy: boolean }> {
-    const { rows } = await this.db.query<{ pid: number; listening: boolean; hidden: boolean }>(
-      `SELECT pid, query = $1 AS listening, query IS NULL OR query = '<insufficient privilege>' AS hidden
+    // Every row is either a listener or a backend whose statement we cannot read.
+    const { rows } = await this.db.query<{ pid: number; listening: boolean }>(
+      `SELECT pid, coalesce(query = $1, false) AS listening
          FROM pg_stat_activity
         WHERE datname = current_database()
           -- A backend we may not read shows neither its statement nor its type.
@@ -129,7 +130,7 @@ export class PostgresPeers {
     );
     const own = this.listenerPid;
     const peers = rows.filter((r) => r.listening && r.pid !== own).map((r) => r.pid);
-    const trustworthy = rows.some((r) => r.listening && r.pid === own) && !rows.some((r) => r.hidden);
+    const trustworthy = rows.some((r) => r.listening && r.pid === own) && rows.every((r) => r.listening);
     return { peers, trustworthy };
   }
 

@@ -35,34 +35,29 @@ describe.skipIf(skipReplicas)('PostgreSQL LISTEN/NOTIFY bus', { timeout: 60_000 
     while (!check() && Date.now() < deadline) await sleep(20);
   }
 
-  it('delivers repeated identical events published together, in order', async () => {
+  /** Publishes `events` at once through one bus and expects another to receive them all, in publish order (compared by `key`). */
+  async function expectDeliveredInOrder(events: BusEvent[], key: (e: BusEvent | ResyncSignal) => unknown): Promise<void> {
     const { sender, receiver, received } = await pair();
-    const groupId = randomUUID();
-    const presence = (status: 'online' | 'offline'): BusEvent => ({ type: 'presence', groupId, userId: groupId, username: 'x', status });
-    await Promise.all([presence('online'), presence('offline'), presence('online'), presence('offline')].map((e) => sender.publish(e)));
-    await until(() => received.length >= 4);
-    expect(received.map((e) => (e as { status: string }).status)).toEqual(['online', 'offline', 'online', 'offline']);
+    await Promise.all(events.map((e) => sender.publish(e)));
+    await until(() => received.length >= events.length);
+    expect(received.map(key)).toEqual(events.map(key));
     await sender.close();
     await receiver.close();
+  }
+
+  it('delivers repeated identical events published together, in order', async () => {
+    const groupId = randomUUID();
+    const presence = (status: 'online' | 'offline'): BusEvent => ({ type: 'presence', groupId, userId: groupId, username: 'x', status });
+    await expectDeliveredInOrder([presence('online'), presence('offline'), presence('online'), presence('offline')], (e) => (e as { status: string }).status);
   });
 
   it('keeps publish order for a burst of 300 concurrent events', async () => {
-    const { sender, receiver, received } = await pair();
     const groupId = randomUUID();
-    const events: BusEvent[] = Array.from({ length: 300 }, (_, i) => ({
-      type: 'message_ref',
-      groupId,
-      seq: i + 1,
-    }));
-    await Promise.all(events.map((e) => sender.publish(e)));
-    await until(() => received.length >= 300);
-    expect(received.map((e) => (e as { seq: number }).seq)).toEqual(events.map((_, i) => i + 1));
-    await sender.close();
-    await receiver.close();
+    const events: BusEvent[] = Array.from({ length: 300 }, (_, i) => ({ type: 'message_ref', groupId, seq: i + 1 }));
+    await expectDeliveredInOrder(events, (e) => (e as { seq: number }).seq);
   });
 
   it('keeps publish order when one tick fills more notifications than the prepared statements cover', async () => {
-    const { sender, receiver, received } = await pair();
     const groupId = randomUUID();
     // About 3 KB each: two to a notification, so 60 events need 30 payloads in one statement.
     const events: BusEvent[] = Array.from({ length: 60 }, (_, i) => ({
@@ -72,11 +67,7 @@ describe.skipIf(skipReplicas)('PostgreSQL LISTEN/NOTIFY bus', { timeout: 60_000 
       username: `${i}-`.padEnd(3_000, 'u'),
       status: i % 2 ? 'offline' : 'online',
     }));
-    await Promise.all(events.map((e) => sender.publish(e)));
-    await until(() => received.length >= 60);
-    expect(received.map((e) => (e as { username: string }).username)).toEqual(events.map((e) => (e as { username: string }).username));
-    await sender.close();
-    await receiver.close();
+    await expectDeliveredInOrder(events, (e) => (e as { username: string }).username);
   });
 });
 

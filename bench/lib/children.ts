@@ -153,12 +153,35 @@ export function pidsNamed(comm: string): number[] {
 }
 
 /** Busy and total jiffies of the whole machine (all cores) from /proc/stat. */
-export function machineTicks(): { busy: number; total: number } {
+/** The machine's CPU ticks since boot: busy (ours and every other process's), stolen by the hypervisor, and in all. */
+export function machineTicks(): { busy: number; steal: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already counted in user)
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
   const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  const steal = v[7] ?? 0;
   const total = v.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  return { busy: total - idle - steal, steal, total };
+}
+
+/**
+ * Nanoseconds the threads of `pid` have spent runnable but waiting for a CPU (the second
+ * field of each thread's schedstat): the queueing a process meets on a busy machine.
+ */
+export function runQueueWaitNs(pid: number): number {
+  let sum = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return sum;
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

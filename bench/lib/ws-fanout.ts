@@ -221,7 +221,7 @@ export class FanoutLoad {
    * omission) to its delivery to the last member. Messages not complete after the drain
    * count as lost, with infinite latency.
    */
-  async openLoop(o: { ratePerS: number; warmupMs: number; durationMs: number; drainMs: number }): Promise<OpenLoopResult> {
+  async openLoop(o: { ratePerS: number; warmupMs: number; durationMs: number; drainMs: number; onWindow?: (counting: boolean) => void }): Promise<OpenLoopResult> {
     this.reset();
     const order = this.roundRobinOrder();
     const start = performance.now();
@@ -229,9 +229,14 @@ export class FanoutLoad {
     const end = recordFrom + o.durationMs;
     let sent = 0;
     let recordedSent = 0;
+    let recording = false;
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
         const now = performance.now();
+        if (!recording && now >= recordFrom) {
+          recording = true;
+          o.onWindow?.(true);
+        }
         const due = Math.floor(((Math.min(now, end) - start) * o.ratePerS) / 1000);
         for (; sent < due; sent++) {
           const t = start + (sent * 1000) / o.ratePerS;
@@ -241,6 +246,7 @@ export class FanoutLoad {
         }
         if (now >= end) {
           clearInterval(timer);
+          o.onWindow?.(false);
           resolve();
         }
       }, 1);

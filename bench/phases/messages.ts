@@ -90,7 +90,8 @@ export async function rawWsLatency(ctx: Ctx, groups: ChatGroup[]): Promise<void>
     try {
       const { port } = await jsonLine<{ port: number }>(child, 'ready', 30_000);
       const urls = groups.map((g, gi) => g.members.map(() => `ws://127.0.0.1:${port}/g${gi}`));
-      const o = await withLoad(urls, (load) => load.openLoop({ ratePerS: rate, warmupMs: ctx.p.halfLoadWarmupMs, durationMs: ctx.p.halfLoadMs, drainMs: ctx.p.drainMs }));
+      const onWindow = cpuWindow(ctx, 'raw_ws_fanout at half load', { raw_ws_fanout: child.pid });
+      const o = await withLoad(urls, (load) => load.openLoop({ ratePerS: rate, warmupMs: ctx.p.halfLoadWarmupMs, durationMs: ctx.p.halfLoadMs, drainMs: ctx.p.drainMs, onWindow }));
       ctx.log(`  raw_ws_fanout at the same ${fmt(rate)} msgs/s open loop: p50 ${o.p50.toFixed(1)} ms, p99 ${o.p99.toFixed(1)} ms over ${fmt(o.recorded)} messages, lost ${o.lost}`);
       if (o.recorded === 0) throw new Error('raw relay at half load: no message completed');
       ctx.results.set('raw_ws_p50_ms_at_half_load', o.p50);
@@ -124,7 +125,8 @@ export async function serviceMessages(ctx: Ctx, svc: RunningService, groups: Cha
       ctx.log(`  stored rows ${fmt(stored)} for ${fmt(load.acked)} acknowledgements${stored < load.acked ? '  <-- WARNING: acknowledged but not stored' : ''}`);
 
       const rate = r.persistedPerS / 2;
-      const o = await load.openLoop({ ratePerS: rate, warmupMs: ctx.p.halfLoadWarmupMs, durationMs: ctx.p.halfLoadMs, drainMs: ctx.p.drainMs });
+      const onWindow = cpuWindow(ctx, 'half load', { service: svc.child.pid });
+      const o = await load.openLoop({ ratePerS: rate, warmupMs: ctx.p.halfLoadWarmupMs, durationMs: ctx.p.halfLoadMs, drainMs: ctx.p.drainMs, onWindow });
       ctx.log(`  half load ${fmt(rate)} msgs/s open loop: p50 ${o.p50.toFixed(1)} ms, p99 ${o.p99.toFixed(1)} ms over ${fmt(o.recorded)} messages, lost ${o.lost}, errors ${o.errors}`);
       if (o.recorded === 0) throw new Error('half load: no message completed');
       ctx.results.set('p50_ms_at_half_load', o.p50);

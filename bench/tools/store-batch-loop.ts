@@ -4,11 +4,13 @@
  * of batches on one connection, timed by the backend's own CPU (/proc/<pid>/stat). The
  * backend's pid is printed before the timed loop, for `perf record -g -p <pid>`.
  *
- *   npx tsx bench/tools/store-batch-loop.ts [--batch 100] [--batches 200] [--migrations 7]
+ *   npx tsx bench/tools/store-batch-loop.ts [--batch 100] [--batches 200] [--migrations 7] [--explain]
  *
  * `--migrations N` applies only the first N migrations (6: the function before migration
  * 007), so two versions can be compared in alternating runs. Needs the same PostgreSQL as
- * the bench (BENCH_PG_URL), creates its own database and drops it.
+ * the bench (BENCH_PG_URL), creates its own database and drops it. `--explain` then prints
+ * the plans, actual rows and times of the function's statements for one more batch
+ * (auto_explain with nested statements).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,7 +22,7 @@ import { connectServerDatabase } from '../../src/db/server-database.js';
 import { createDatabase, dropDatabase } from '../lib/pg.js';
 
 const { values } = parseArgs({
-  options: { batch: { type: 'string', default: '100' }, batches: { type: 'string', default: '200' }, migrations: { type: 'string' } },
+  options: { batch: { type: 'string', default: '100' }, batches: { type: 'string', default: '200' }, migrations: { type: 'string' }, explain: { type: 'boolean', default: false } },
 });
 const BATCH = Number(values.batch);
 const BATCHES = Number(values.batches);
@@ -96,6 +98,13 @@ try {
   console.log(
     `migrations 1..${applied.at(-1)!.version}, batches of ${BATCH}: ${perSend(cpuMs() - cpu0)} µs of PostgreSQL CPU and ${perSend(performance.now() - t0)} µs of wall time per send`,
   );
+  if (values.explain) {
+    // One more batch under auto_explain: the plan of every statement inside the function, with its actual rows and times.
+    c.on('notice', (n) => console.log(n.message));
+    await c.query("LOAD 'auto_explain'");
+    await c.query('SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; SET auto_explain.log_nested_statements = on; SET client_min_messages = log');
+    await run(1);
+  }
   await c.end();
 } finally {
   await dropDatabase(name);

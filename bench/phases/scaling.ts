@@ -9,7 +9,9 @@ import { saturate, withLoad } from './messages.js';
 
 /**
  * Item 4 of the issue (`--scaling`): the message figures (saturated throughput, p99 at half
- * of it) with 3 replicas over PostgreSQL only and over Redis, with groups of 2, 10, 50 and
+ * of it) with 3 replicas over PostgreSQL only and over Redis (each group's members spread
+ * over the replicas, and over PostgreSQL also every socket of a group on one replica, as a
+ * load balancer hashing the group id of the URL would place them), with groups of 2, 10, 50 and
  * 200 members (1,000 sockets in all), and with 1k/5k/10k open sockets (the same 100×10
  * load, the rest idle). Each row is shown against the baseline of the same block
  * (group_size_10: 1 replica, 100 groups of 10, 1,000 sockets), measured minutes apart.
@@ -18,8 +20,12 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 /** Messages in flight in the closed loop, whatever the group size. */
 const IN_FLIGHT = 200;
 
-async function messageRow(ctx: Ctx, key: string, services: RunningService[], groups: ChatGroup[], senders: number): Promise<void> {
-  const urls = groups.map((g, gi) => g.members.map((m, mi) => services[(gi + mi) % services.length]!.wsUrl(g.id, m.token)));
+/** Which replica a member's socket goes to: spread over all of them, or every socket of a group to one. */
+type Placement = 'spread' | 'by_group';
+
+async function messageRow(ctx: Ctx, key: string, services: RunningService[], groups: ChatGroup[], senders: number, placement: Placement = 'spread'): Promise<void> {
+  const replicaOf = (gi: number, mi: number) => (placement === 'spread' ? gi + mi : gi) % services.length;
+  const urls = groups.map((g, gi) => g.members.map((m, mi) => services[replicaOf(gi, mi)]!.wsUrl(g.id, m.token)));
   const watched = Object.fromEntries(services.map((s, i) => [`service_${i + 1}`, s.child.pid]));
   await withLoad(urls, async (load) => {
     const logsOf = () => services.map((s) => s.child.tail()).join('\n');
@@ -39,8 +45,8 @@ function spec(key: string, figure: string, unit: string): FigureSpec {
   return { name: `${key}_${figure}`, unit, reference: key === BASELINE ? null : `${BASELINE}_${figure}` };
 }
 
-async function replicas(ctx: Ctx, groups: ChatGroup[], redis: boolean): Promise<void> {
-  const key = `replicas3_${redis ? 'redis' : 'pg'}`;
+async function replicas(ctx: Ctx, groups: ChatGroup[], redis: boolean, placement: Placement = 'spread'): Promise<void> {
+  const key = `replicas3_${redis ? 'redis' : 'pg'}${placement === 'spread' ? '' : `_${placement}`}`;
   await measure(ctx, [`${key}_persisted_msgs_per_s`], async () => {
     let redisChild: ReturnType<typeof startChild> | undefined;
     const services: RunningService[] = [];
@@ -54,7 +60,7 @@ async function replicas(ctx: Ctx, groups: ChatGroup[], redis: boolean): Promise<
         redisUrl = `redis://127.0.0.1:${port}`;
       }
       for (let i = 0; i < 3; i++) services.push(await startService({ name: `replica ${i + 1}`, databaseUrl: ctx.dbUrl, redisUrl }));
-      await messageRow(ctx, key, services, groups, ctx.p.sendersPerGroup);
+      await messageRow(ctx, key, services, groups, ctx.p.sendersPerGroup, placement);
     } finally {
       await Promise.all(services.map((s) => s.stop()));
       await redisChild?.stop();
@@ -106,6 +112,7 @@ export async function scaling(ctx: Ctx, groups: ChatGroup[], idleGroups: ChatGro
     groups.flatMap((g) => g.members),
   );
   await replicas(ctx, groups, false);
+  await replicas(ctx, groups, false, 'by_group');
   await replicas(ctx, groups, true);
   await openSockets(ctx, groups, idleGroups);
 }

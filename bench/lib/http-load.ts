@@ -126,13 +126,22 @@ export async function saturateHttp(
  * `rounds` times, so every kind sees the same moments of machine noise. Answers the
  * latencies in ms per request index; a non-2xx answer throws.
  */
-export async function sequentialLatencies(port: number, requests: HttpRequestSpec[], o: { rounds: number; warmupRounds: number; maxMs: number }): Promise<number[][]> {
+export async function sequentialLatencies(
+  port: number,
+  requests: HttpRequestSpec[],
+  o: { rounds: number; warmupRounds: number; maxMs: number; onWindow?: (counting: boolean) => void },
+): Promise<number[][]> {
   const conn = await KeepAliveConnection.open(port);
   const raws = requests.map(encode);
   const samples = requests.map(() => [] as number[]);
   const deadline = performance.now() + o.maxMs;
+  let counting = false;
   try {
     for (let round = 0; round < o.warmupRounds + o.rounds && performance.now() < deadline; round++) {
+      if (round === o.warmupRounds) {
+        counting = true;
+        o.onWindow?.(true);
+      }
       for (let i = 0; i < raws.length; i++) {
         const t0 = performance.now();
         const { status } = await within(conn.request(raws[i]!), 10_000, 'history request');
@@ -142,6 +151,7 @@ export async function sequentialLatencies(port: number, requests: HttpRequestSpe
       }
     }
   } finally {
+    if (counting) o.onWindow?.(false);
     conn.close();
   }
   return samples;

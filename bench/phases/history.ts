@@ -1,4 +1,4 @@
-import { measure, type Ctx } from '../lib/context.js';
+import { cpuWindow, measure, type Ctx } from '../lib/context.js';
 import { sequentialLatencies } from '../lib/http-load.js';
 import { percentile } from '../lib/stats.js';
 import { API, type RunningService } from '../service/service.js';
@@ -33,6 +33,7 @@ export async function history(ctx: Ctx, svc: RunningService, groupId: string, to
       rounds: ctx.p.historyRounds,
       warmupRounds: WARMUP_ROUNDS,
       maxMs: 120_000,
+      onWindow: cpuWindow(ctx, 'history pages', { service: svc.child.pid }),
     });
     names.forEach((name, i) => {
       const s = samples[i]!;

@@ -9,6 +9,7 @@
 import { cpus, totalmem } from 'node:os';
 import { killAllSync, stopAll } from './lib/children.js';
 import { FULL, QUICK, type Ctx } from './lib/context.js';
+import { stealSummary } from './lib/cpu.js';
 import { createDatabase, databaseUrl, dropDatabase, serverVersion, withClient } from './lib/pg.js';
 import { renderTable, Results, writeJson } from './lib/report.js';
 import { bareSelectRoute, getGroupRps } from './phases/http.js';
@@ -147,6 +148,7 @@ async function main(): Promise<number> {
   const figures = results.figures();
   process.stdout.write(`\n${args.quick ? 'QUICK run: ' : ''}${new Date().toISOString()}, ${cpus().length} cores, node ${process.version}\n`);
   process.stdout.write(`${renderTable(figures)}\n`);
+  process.stdout.write(`${stealSummary(ctx.cpu)}\n`);
   if (args.json) {
     writeJson(args.json, figures);
     log(`wrote ${args.json}`);

@@ -13,6 +13,8 @@ import { cpuTicks, machineTicks, pidsNamed, runQueueWaitNs } from './children.js
  */
 const TICKS_PER_S = 100;
 const WAITED = '_waited';
+/** Steal below this share of the machine is within the noise of a quiet run. */
+const STEAL_WORTH_NAMING = 5;
 
 function pgBackends(database: string): { mine: number[]; background: number[] } {
   const mine: number[] = [];
@@ -82,4 +84,17 @@ export function formatCpu(report: CpuReport): string {
       return waited === undefined ? `${k} ${v}%` : `${k} ${v}% (waited ${waited}%)`;
     })
     .join(', ');
+}
+
+/**
+ * One line under the table: the hypervisor's steal in each measured window that had any worth
+ * naming. Figures of a window with much steal were measured on a machine that ran less.
+ */
+export function stealSummary(windows: Record<string, CpuReport>): string {
+  const stolen = Object.entries(windows).map(([label, r]) => [label, r.machine_stolen_of_all_cores ?? 0] as const);
+  const worst = Math.max(0, ...stolen.map(([, v]) => v));
+  const named = stolen.filter(([, v]) => v >= STEAL_WORTH_NAMING).map(([label, v]) => `${label} ${v}%`);
+  return named.length === 0
+    ? `Hypervisor steal: at most ${worst}% of the cores in any measured window.`
+    : `Hypervisor steal (% of all cores) in the windows where it reached ${STEAL_WORTH_NAMING}%: ${named.join(', ')}. Figures of those windows were measured on a machine that ran less.`;
 }

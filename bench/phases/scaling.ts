@@ -10,8 +10,8 @@ import { saturate, withLoad } from './messages.js';
 /**
  * Item 4 of the issue (`--scaling`): the message figures (saturated throughput, p99 at half
  * of it) with 3 replicas over PostgreSQL only and over Redis (each group's members spread
- * over the replicas, and over PostgreSQL also every socket of a group on one replica, as a
- * load balancer hashing the group id of the URL would place them), with groups of 2, 10, 50 and
+ * over the replicas, or every socket of a group on one replica, as a load balancer hashing
+ * the group id of the URL would place them), with groups of 2, 10, 50 and
  * 200 members (1,000 sockets in all), and with 1k/5k/10k open sockets (the same 100×10
  * load, the rest idle). Each row is shown against the baseline of the same block
  * (group_size_10: 1 replica, 100 groups of 10, 1,000 sockets), measured minutes apart.
@@ -114,5 +114,6 @@ export async function scaling(ctx: Ctx, groups: ChatGroup[], idleGroups: ChatGro
   await replicas(ctx, groups, false);
   await replicas(ctx, groups, false, 'by_group');
   await replicas(ctx, groups, true);
+  await replicas(ctx, groups, true, 'by_group');
   await openSockets(ctx, groups, idleGroups);
 }

@@ -37,6 +37,14 @@ export interface Bus {
   publish(event: BusEvent): Promise<void>;
   /** One subscriber per replica: its chat hub. */
   subscribe(handler: (event: BusEvent | ResyncSignal) => void): Promise<void>;
+  /**
+   * This replica has a room for the group: the group's events must reach it from now on.
+   * Resolves once the transport delivers them, or at once while the transport is down (its
+   * return is signalled by `resync`). Counted: each watch is ended by one `unwatch`. A
+   * transport may deliver more than the watched groups' events; the hub drops the rest.
+   */
+  watch(groupId: string): Promise<void>;
+  unwatch(groupId: string): void;
   /** Throws when the transport cannot be reached (readiness). */
   check(): Promise<void>;
   close(): Promise<void>;

@@ -11,6 +11,8 @@ export function createInProcessBus(): Bus {
     async subscribe(handler) {
       handlers.push(handler);
     },
+    async watch() {},
+    unwatch() {},
     async check() {},
     async close() {
       handlers.length = 0;

@@ -100,6 +100,10 @@ export function createPostgresBus(
       fanout.set(h);
       await connect(false);
     },
+    // One channel carries every group's events (they are packed several to a NOTIFY): the
+    // LISTEN already delivers whatever group a room is opened for.
+    async watch() {},
+    unwatch() {},
     async check() {
       if (!connected) throw new Error('bus listener is not connected');
     },

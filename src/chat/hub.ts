@@ -173,6 +173,8 @@ export class ChatHub implements GroupEventSink {
       return rows[0]?.last_seq ?? 0;
     },
     range: async (groupId: string, fromSeq: number, toSeq: number) => (await messagesInSeqRange(this.deps.db, groupId, fromSeq, toSeq)).map(toChatMessage),
+    watch: (groupId: string) => this.deps.bus.watch(groupId),
+    unwatch: (groupId: string) => this.deps.bus.unwatch(groupId),
   };
 
   onBusEvent(event: BusEvent | ResyncSignal): void {

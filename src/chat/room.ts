@@ -15,7 +15,9 @@ import { serverFrame, wireFrame, type WireFrame } from './frames.js';
  * own first, then reads it.
  *
  * Lifecycle: created when the first connection of the group arrives on this replica,
- * `ready` once lastSeq is read from the database, dropped when its last connection leaves.
+ * `ready` once the bus delivers the group's events (`watch`) and then lastSeq is read from
+ * the database (in that order, so no message falls between the two), dropped when its last
+ * connection leaves (`unwatch`).
  */
 const GAP_WAIT_MS = 30;
 const GAP_RETRY_MS = 500;
@@ -24,6 +26,9 @@ const TYPING_PER_SECOND = 3;
 export interface RoomStore {
   lastSeq(groupId: string): Promise<number>;
   range(groupId: string, fromSeq: number, toSeq: number): Promise<ChatMessage[]>;
+  /** The bus's watch and unwatch of the group (see Bus). */
+  watch(groupId: string): Promise<void>;
+  unwatch(groupId: string): void;
 }
 
 /** One user's typing relay: when frames were relayed in the last second, and the newest one held back. */
@@ -50,6 +55,8 @@ export class Room {
   /** The newest seq known to be stored without its message having arrived (see hint). */
   private hintedSeq = 0;
   private closed = false;
+  /** Between the bus's watch of the group and its unwatch. */
+  private watching = false;
   private readonly typingGates = new Map<string, TypingGate>();
 
   constructor(
@@ -62,17 +69,30 @@ export class Room {
   }
 
   private async init(): Promise<void> {
+    await this.store.watch(this.groupId);
+    this.watching = true;
+    if (this.closed) return this.unwatch();
     for (let attempt = 0; ; attempt++) {
       try {
         this.lastSeq = await this.store.lastSeq(this.groupId);
         break;
       } catch (err) {
-        if (attempt >= 2) throw err;
+        if (attempt >= 2) {
+          this.unwatch();
+          throw err;
+        }
         await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
       }
     }
     this.initialized = true;
     this.drain();
+  }
+
+  /** Ends this room's watch of the group on the bus, once. */
+  private unwatch(): void {
+    if (!this.watching) return;
+    this.watching = false;
+    this.store.unwatch(this.groupId);
   }
 
   receive(message: ChatMessage, acceptedAtMs?: number): void {
@@ -212,6 +232,7 @@ export class Room {
 
   close(): void {
     this.closed = true;
+    this.unwatch();
     if (this.gapTimer) clearTimeout(this.gapTimer);
     for (const userId of [...this.typingGates.keys()]) this.forgetUser(userId);
     this.pending.clear();

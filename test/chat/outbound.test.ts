@@ -41,7 +41,7 @@ async function pair(): Promise<Pair> {
   const closedByHost: Connection[] = [];
   const host: ConnectionHost = {
     verifier: { verify: async () => Promise.reject(new Error('not used')) } as unknown as ConnectionHost['verifier'],
-    bus: { kind: 'in-process', publish: async () => {}, subscribe: async () => {}, check: async () => {}, close: async () => {} },
+    bus: { kind: 'in-process', publish: async () => {}, subscribe: async () => {}, watch: async () => {}, unwatch: () => {}, check: async () => {}, close: async () => {} },
     post: async () => Promise.reject(new Error('not used')),
     onClosed: (c) => closedByHost.push(c),
     sessions: new Deadlines<Connection>((c) => c.expired()),

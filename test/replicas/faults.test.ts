@@ -25,8 +25,8 @@ describe.skipIf(skipReplicas).each(MODES)('three replicas, $name: faults', (mode
     await stopAll();
   }, 60_000);
 
-  /** Cuts the bus connection that delivers to subscribers: B's LISTEN backend, or every Redis subscriber. */
-  async function cutBus(): Promise<() => Promise<void>> {
+  /** Cuts the bus connection that delivers to subscribers: B's LISTEN backend, or every Redis subscriber (each has a room for `groupId`). */
+  async function cutBus(groupId: string): Promise<() => Promise<void>> {
     if (!mode.redis) {
       const listenerOfB = `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'`;
       const [before] = await adminQuery<{ pid: number }>(cluster.databaseUrl, listenerOfB, [B.appName]);
@@ -43,7 +43,8 @@ describe.skipIf(skipReplicas).each(MODES)('three replicas, $name: faults', (mode
     const killed = Number(cluster.redis!.cli('CLIENT', 'KILL', 'TYPE', 'pubsub').trim());
     expect(killed, 'every replica had a subscriber connection').toBe(3);
     return async () => {
-      await waitFor('every replica to subscribe again', () => Number(cluster.redis!.cli('PUBSUB', 'NUMSUB', 'group-chat:events').trim().split('\n')[1]) === 3, 20_000, 100);
+      const channel = `group-chat:group:${groupId}`;
+      await waitFor('every replica to subscribe to the group again', () => Number(cluster.redis!.cli('PUBSUB', 'NUMSUB', channel).trim().split('\n')[1]) === 3, 20_000, 100);
     };
   }
 
@@ -55,7 +56,7 @@ describe.skipIf(skipReplicas).each(MODES)('three replicas, $name: faults', (mode
     await Promise.all(receivers.map((r) => waitForSeq(3, 15_000, r)));
 
     // Cut the bus, send while it is down: those notifications are lost for the cut receivers.
-    const reconnected = await cutBus();
+    const reconnected = await cutBus(groupId);
     for (let k = 4; k <= 6; k++) expect((await post(A, alice!, groupId, `during-${k}`)).status).toBe(201);
     // A client that saw seq 6 elsewhere comes back through B, whose room has not caught up yet.
     const resumed = track(await join(B, groupId, erin!, { since_seq: 6 }));

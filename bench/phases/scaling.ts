@@ -1,4 +1,9 @@
-import { freePort, startChild, sleep } from '../lib/children.js';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { BusEvent } from '../../src/bus/bus.js';
+import { channelOf } from '../../src/bus/redis-bus.js';
+import { encode } from '../../src/bus/wire.js';
+import { cpuTicks, freePort, startChild, sleep } from '../lib/children.js';
 import { measure, type Ctx } from '../lib/context.js';
 import { withClient } from '../lib/pg.js';
 import type { FigureSpec } from '../lib/report.js';
@@ -11,7 +16,8 @@ import { saturate, withLoad } from './messages.js';
  * Item 4 of the issue (`--scaling`): the message figures (saturated throughput, p99 at half
  * of it) with 3 replicas over PostgreSQL only and over Redis (each group's members spread
  * over the replicas, or every socket of a group on one replica, as a load balancer hashing
- * the group id of the URL would place them), with groups of 2, 10, 50 and
+ * the group id of the URL would place them; and the CPU an idle replica spends on other
+ * groups' events over Redis), with groups of 2, 10, 50 and
  * 200 members (1,000 sockets in all), and with 1k/5k/10k open sockets (the same 100×10
  * load, the rest idle). Each row is shown against the baseline of the same block
  * (group_size_10: 1 replica, 100 groups of 10, 1,000 sockets), measured minutes apart.
@@ -45,25 +51,77 @@ function spec(key: string, figure: string, unit: string): FigureSpec {
   return { name: `${key}_${figure}`, unit, reference: key === BASELINE ? null : `${BASELINE}_${figure}` };
 }
 
+/** A private Redis: pub/sub channels are global to a server, and the machine's Redis is shared with other test runs. */
+async function privateRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = startChild('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, 'redis-server');
+  try {
+    await child.waitForLine((l) => l.includes('Ready to accept connections'), 15_000);
+  } catch (err) {
+    await child.stop();
+    throw err;
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.stop() };
+}
+
 async function replicas(ctx: Ctx, groups: ChatGroup[], redis: boolean, placement: Placement = 'spread'): Promise<void> {
   const key = `replicas3_${redis ? 'redis' : 'pg'}${placement === 'spread' ? '' : `_${placement}`}`;
   await measure(ctx, [`${key}_persisted_msgs_per_s`], async () => {
-    let redisChild: ReturnType<typeof startChild> | undefined;
+    let privateServer: Awaited<ReturnType<typeof privateRedis>> | undefined;
     const services: RunningService[] = [];
     try {
-      let redisUrl: string | undefined;
-      if (redis) {
-        // A private Redis: pub/sub channels are global to a server, and the machine's Redis is shared with other test runs.
-        const port = await freePort();
-        redisChild = startChild('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, 'redis-server');
-        await redisChild.waitForLine((l) => l.includes('Ready to accept connections'), 15_000);
-        redisUrl = `redis://127.0.0.1:${port}`;
-      }
-      for (let i = 0; i < 3; i++) services.push(await startService({ name: `replica ${i + 1}`, databaseUrl: ctx.dbUrl, redisUrl }));
+      if (redis) privateServer = await privateRedis();
+      for (let i = 0; i < 3; i++) services.push(await startService({ name: `replica ${i + 1}`, databaseUrl: ctx.dbUrl, redisUrl: privateServer?.url }));
       await messageRow(ctx, key, services, groups, ctx.p.sendersPerGroup, placement);
     } finally {
       await Promise.all(services.map((s) => s.stop()));
-      await redisChild?.stop();
+      await privateServer?.stop();
+    }
+  });
+}
+
+/** Events per second that the rest of a cluster publishes, in the foreign-events row. */
+const FOREIGN_EVENTS_PER_S = 10_000;
+const FOREIGN_WINDOW_MS = 4_000;
+
+/**
+ * What the rest of a cluster's traffic costs a replica over Redis: one replica with no
+ * socket, while this process publishes typing events of 1,000 other groups, as other
+ * replicas would, for a few seconds. With a channel per group the replica has subscribed to
+ * none of them; with one shared channel it would read and drop every one.
+ */
+async function foreignEvents(ctx: Ctx): Promise<void> {
+  const key = 'redis_idle_replica_cpu_with_foreign_events';
+  await measure(ctx, [key], async () => {
+    const server = await privateRedis();
+    let svc: RunningService | undefined;
+    const publisher = new Redis(server.url);
+    try {
+      svc = await startService({ name: 'replica (foreign events)', databaseUrl: ctx.dbUrl, redisUrl: server.url });
+      const groups = Array.from({ length: 1_000 }, () => randomUUID());
+      const origin = `bench-${randomUUID()}`;
+      const ticks0 = cpuTicks(svc.child.pid);
+      const t0 = performance.now();
+      let sent = 0;
+      while (performance.now() - t0 < FOREIGN_WINDOW_MS) {
+        const due = Math.floor(((performance.now() - t0) * FOREIGN_EVENTS_PER_S) / 1000);
+        const batch = publisher.pipeline();
+        for (; sent < due; sent++) {
+          const groupId = groups[sent % groups.length]!;
+          const event: BusEvent = { type: 'typing', groupId, userId: origin, username: 'bench', isTyping: true, timestamp: new Date().toISOString() };
+          batch.publish(channelOf(groupId), encode(origin, event, 64 * 1024));
+        }
+        await batch.exec();
+        await sleep(10);
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const pct = ((cpuTicks(svc.child.pid) - ticks0) / 100 / seconds) * 100;
+      ctx.log(`  ${key}: ${Math.round(sent / seconds).toLocaleString('en-US')} events/s of other groups, the replica used ${pct.toFixed(1)} % of a core`);
+      ctx.results.extra({ name: key, unit: `% of a core @${FOREIGN_EVENTS_PER_S.toLocaleString('en-US')} events/s`, reference: null }, pct);
+    } finally {
+      publisher.disconnect();
+      await svc?.stop();
+      await server.stop();
     }
   });
 }
@@ -115,5 +173,6 @@ export async function scaling(ctx: Ctx, groups: ChatGroup[], idleGroups: ChatGro
   await replicas(ctx, groups, false, 'by_group');
   await replicas(ctx, groups, true);
   await replicas(ctx, groups, true, 'by_group');
+  await foreignEvents(ctx);
   await openSockets(ctx, groups, idleGroups);
 }

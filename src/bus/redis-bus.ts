@@ -21,7 +21,7 @@ const CHANNEL_PREFIX = 'group-chat:group:';
 const MAX_PAYLOAD_BYTES = 512 * 1024;
 
 /** Rooms and REST callers may spell a group id in either case; a channel has one spelling. */
-const channelOf = (groupId: string) => `${CHANNEL_PREFIX}${groupId.toLowerCase()}`;
+export const channelOf = (groupId: string) => `${CHANNEL_PREFIX}${groupId.toLowerCase()}`;
 
 export function createRedisBus(url: string, options: { instanceId: string; log: { warn(obj: object, msg: string): void } }): Bus {
   const common = { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (times: number) => Math.min(times * 200, 2_000) };

@@ -152,8 +152,7 @@ export function pidsNamed(comm: string): number[] {
   return pids;
 }
 
-/** Busy and total jiffies of the whole machine (all cores) from /proc/stat. */
-/** The machine's CPU ticks since boot: busy (ours and every other process's), stolen by the hypervisor, and in all. */
+/** The machine's CPU ticks since boot (all cores, /proc/stat): busy (ours and every other process's), stolen by the hypervisor, and in all. */
 export function machineTicks(): { busy: number; steal: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
   // user nice system idle iowait irq softirq steal (guest time is already counted in user)

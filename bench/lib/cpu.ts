@@ -74,7 +74,6 @@ export function sampleCpu(database: string | undefined, watched: Record<string, 
   };
 }
 
-
 /** `service 55% (waited 40%), …`: a process's share of one core, then its wait for a CPU. */
 export function formatCpu(report: CpuReport): string {
   return Object.entries(report)

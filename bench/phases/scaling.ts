@@ -3,8 +3,8 @@ import { Redis } from 'ioredis';
 import type { BusEvent } from '../../src/bus/bus.js';
 import { channelOf } from '../../src/bus/redis-bus.js';
 import { encode } from '../../src/bus/wire.js';
-import { cpuTicks, freePort, startChild, sleep } from '../lib/children.js';
-import { measure, type Ctx } from '../lib/context.js';
+import { freePort, startChild, sleep } from '../lib/children.js';
+import { cpuWindow, measure, type Ctx } from '../lib/context.js';
 import { withClient } from '../lib/pg.js';
 import type { FigureSpec } from '../lib/report.js';
 import { FanoutLoad } from '../lib/ws-fanout.js';
@@ -100,7 +100,8 @@ async function foreignEvents(ctx: Ctx): Promise<void> {
       svc = await startService({ name: 'replica (foreign events)', databaseUrl: ctx.dbUrl, redisUrl: server.url });
       const groups = Array.from({ length: 1_000 }, () => randomUUID());
       const origin = `bench-${randomUUID()}`;
-      const ticks0 = cpuTicks(svc.child.pid);
+      const onWindow = cpuWindow(ctx, key, { replica: svc.child.pid });
+      onWindow(true);
       const t0 = performance.now();
       let sent = 0;
       while (performance.now() - t0 < FOREIGN_WINDOW_MS) {
@@ -114,9 +115,9 @@ async function foreignEvents(ctx: Ctx): Promise<void> {
         await batch.exec();
         await sleep(10);
       }
-      const seconds = (performance.now() - t0) / 1000;
-      const pct = ((cpuTicks(svc.child.pid) - ticks0) / 100 / seconds) * 100;
-      ctx.log(`  ${key}: ${Math.round(sent / seconds).toLocaleString('en-US')} events/s of other groups, the replica used ${pct.toFixed(1)} % of a core`);
+      onWindow(false);
+      const pct = ctx.cpu[key]!.replica!;
+      ctx.log(`  ${key}: ${Math.round(sent / ((performance.now() - t0) / 1000)).toLocaleString('en-US')} events/s of other groups`);
       ctx.results.extra({ name: key, unit: `% of a core @${FOREIGN_EVENTS_PER_S.toLocaleString('en-US')} events/s`, reference: null }, pct);
     } finally {
       publisher.disconnect();
